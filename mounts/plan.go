@@ -1,0 +1,254 @@
+// Package mounts describes a task's filesystem as data and carries it out.
+//
+// The parent builds the plan ([]Op) with Plan; the re-exec'd child applies it
+// with Apply (before pivot_root, relative to the task root), Pivot, then Mask
+// and ReadOnly (after pivot_root, on the task's own /proc and /sys). Keeping
+// the plan as data lets it be compared in unit tests without root.
+package mounts
+
+import (
+	"fmt"
+	"os"
+	"path"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Kind says what an Op does.
+type Kind string
+
+const (
+	// KindBind bind-mounts the host path Source onto Dest (before pivot_root).
+	KindBind Kind = "bind"
+	// KindMount mounts a new filesystem of type FSType at Dest.
+	KindMount Kind = "mount"
+	// KindMknod creates a device node at Dest.
+	KindMknod Kind = "mknod"
+	// KindSymlink creates a symlink at Dest pointing to Source.
+	KindSymlink Kind = "symlink"
+	// KindMask hides Dest: a file behind /dev/null, a directory behind an
+	// empty read-only tmpfs. Applied after pivot_root; absent paths are skipped.
+	KindMask Kind = "mask"
+	// KindReadOnly re-binds Dest onto itself read-only. Applied after
+	// pivot_root; absent paths are skipped.
+	KindReadOnly Kind = "readonly"
+)
+
+// Op is one step of a task's filesystem setup. Dest is always an absolute
+// path inside the task root.
+type Op struct {
+	Kind   Kind    `json:"kind"`
+	Source string  `json:"source,omitempty"`
+	Dest   string  `json:"dest"`
+	FSType string  `json:"fstype,omitempty"`
+	Flags  uintptr `json:"flags,omitempty"`
+	Data   string  `json:"data,omitempty"`
+	// ReadOnly remounts a bind read-only after binding it.
+	ReadOnly bool `json:"ro,omitempty"`
+	// Recursive binds the whole tree below Source (MS_REC).
+	Recursive bool `json:"rec,omitempty"`
+	// Mode is the permission of a created node (mknod) or directory.
+	Mode  uint32 `json:"mode,omitempty"`
+	Major uint32 `json:"major,omitempty"`
+	Minor uint32 `json:"minor,omitempty"`
+	// Optional skips the op when Source (bind) does not exist.
+	Optional bool `json:"optional,omitempty"`
+}
+
+// Bind is a user-requested bind mount.
+type Bind struct {
+	Source   string
+	Dest     string
+	ReadOnly bool
+}
+
+// Config is what the plan depends on.
+type Config struct {
+	// HostDirs adds the default task dir's content: read-only binds of the
+	// host's system directories, secrets hidden, and a tmpfs /tmp.
+	HostDirs bool
+	// HostRoot is where the host directories are read from ("/" unless a
+	// test says otherwise).
+	HostRoot string
+	// Binds are extra bind mounts, applied after the standard mounts.
+	Binds []Bind
+	// ShmSize is the size of /dev/shm in bytes; 64 MiB when zero.
+	ShmSize int64
+}
+
+// HostSystemDirs are bound read-only into the default task dir when they
+// exist on the host.
+var HostSystemDirs = []string{"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/usr", "/etc"}
+
+// HostSecrets are hidden inside the default task dir's /etc: the task shares
+// the host's /etc for its libraries and users, but never its password hashes
+// or sudo rules.
+var HostSecrets = []string{"/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/sudoers", "/etc/sudoers.d"}
+
+// MaskedPaths are hidden from every task: they leak host kernel memory,
+// keys, timers and hardware details.
+var MaskedPaths = []string{
+	"/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+	"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug",
+	"/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+}
+
+// ReadOnlyPaths stay visible but cannot be written: through them a task
+// could change host-wide kernel settings or trigger sysrq.
+var ReadOnlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
+
+// device is a node created in the task's /dev.
+type device struct {
+	name         string
+	major, minor uint32
+}
+
+var devices = []device{
+	{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7},
+	{"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
+}
+
+var devLinks = [][2]string{
+	{"/dev/ptmx", "pts/ptmx"},
+	{"/dev/fd", "/proc/self/fd"},
+	{"/dev/stdin", "/proc/self/fd/0"},
+	{"/dev/stdout", "/proc/self/fd/1"},
+	{"/dev/stderr", "/proc/self/fd/2"},
+}
+
+const (
+	nosuidNodev       = unix.MS_NOSUID | unix.MS_NODEV
+	nosuidNodevNoexec = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC
+	defaultShmSize    = 64 << 20
+)
+
+// Plan builds the ordered mount plan of a task. It runs in the parent and
+// checks every bind: destinations are absolute and have no ".." (they could
+// only mean climbing out of the root), sources exist on the host.
+func Plan(cfg Config) ([]Op, error) {
+	var ops []Op
+	if cfg.HostDirs {
+		ops = append(ops, hostDirOps(cfg.HostRoot)...)
+	}
+	ops = append(ops, standardOps(cfg.ShmSize)...)
+	for _, b := range cfg.Binds {
+		op, err := bindOp(b)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, op)
+	}
+	for _, p := range MaskedPaths {
+		ops = append(ops, Op{Kind: KindMask, Dest: p})
+	}
+	for _, p := range ReadOnlyPaths {
+		ops = append(ops, Op{Kind: KindReadOnly, Dest: p})
+	}
+	return ops, nil
+}
+
+// hostDirOps binds the host's system directories read-only. Directories
+// that are symlinks on the host (/bin -> usr/bin on merged-/usr systems) are
+// created as the same symlink by the task dir builder, so only real
+// directories are bound here.
+func hostDirOps(hostRoot string) []Op {
+	if hostRoot == "" {
+		hostRoot = "/"
+	}
+	var ops []Op
+	for _, d := range HostSystemDirs {
+		src := path.Join(hostRoot, d)
+		fi, err := os.Lstat(src)
+		if err != nil || !fi.IsDir() {
+			continue
+		}
+		ops = append(ops, Op{Kind: KindBind, Source: src, Dest: d, ReadOnly: true, Recursive: true})
+	}
+	for _, s := range HostSecrets {
+		src := path.Join(hostRoot, s)
+		if _, err := os.Lstat(src); err != nil {
+			continue
+		}
+		ops = append(ops, Op{Kind: KindMask, Dest: s})
+	}
+	ops = append(ops, Op{Kind: KindMount, FSType: "tmpfs", Source: "tmpfs", Dest: "/tmp",
+		Flags: nosuidNodev, Data: "mode=1777"})
+	return ops
+}
+
+// standardOps are the mounts every task gets, in order: /proc first (the
+// /dev links point into it), then /dev and what lives in it, then /sys.
+func standardOps(shmSize int64) []Op {
+	if shmSize <= 0 {
+		shmSize = defaultShmSize
+	}
+	ops := []Op{
+		{Kind: KindMount, FSType: "proc", Source: "proc", Dest: "/proc", Flags: nosuidNodevNoexec},
+		// /dev is a fresh tmpfs so the task sees only the devices listed
+		// here, never the host's disks.
+		{Kind: KindMount, FSType: "tmpfs", Source: "tmpfs", Dest: "/dev", Flags: unix.MS_NOSUID | unix.MS_STRICTATIME,
+			Data: "mode=755,size=65536k"},
+	}
+	for _, d := range devices {
+		ops = append(ops, Op{Kind: KindMknod, Dest: "/dev/" + d.name, Mode: 0o666, Major: d.major, Minor: d.minor})
+	}
+	for _, l := range devLinks {
+		ops = append(ops, Op{Kind: KindSymlink, Dest: l[0], Source: l[1]})
+	}
+	ops = append(ops,
+		// newinstance gives the task its own pty namespace: it cannot
+		// reach the host's terminals through /dev/pts.
+		Op{Kind: KindMount, FSType: "devpts", Source: "devpts", Dest: "/dev/pts", Flags: unix.MS_NOSUID | unix.MS_NOEXEC,
+			Data: "newinstance,ptmxmode=0666,mode=0620,gid=5"},
+		Op{Kind: KindMount, FSType: "tmpfs", Source: "shm", Dest: "/dev/shm", Flags: nosuidNodevNoexec,
+			Data: fmt.Sprintf("mode=1777,size=%dk", shmSize>>10)},
+		Op{Kind: KindMount, FSType: "mqueue", Source: "mqueue", Dest: "/dev/mqueue", Flags: nosuidNodevNoexec},
+		// sysfs is read-only: a writable /sys lets the task reconfigure
+		// host devices and kernel parameters.
+		Op{Kind: KindMount, FSType: "sysfs", Source: "sysfs", Dest: "/sys", Flags: nosuidNodevNoexec | unix.MS_RDONLY},
+	)
+	return ops
+}
+
+// bindOp checks a user bind and turns it into an Op.
+func bindOp(b Bind) (Op, error) {
+	if b.Source == "" || !path.IsAbs(b.Source) {
+		return Op{}, fmt.Errorf("mount source %q: must be an absolute path", b.Source)
+	}
+	dest, err := CleanDest(b.Dest)
+	if err != nil {
+		return Op{}, err
+	}
+	if _, err := os.Stat(b.Source); err != nil {
+		return Op{}, fmt.Errorf("mount source %q: %w", b.Source, unwrapPathError(err))
+	}
+	return Op{Kind: KindBind, Source: b.Source, Dest: dest, ReadOnly: b.ReadOnly, Recursive: true}, nil
+}
+
+// CleanDest checks a path meant inside the task root: absolute, no ".."
+// component, not the root itself. It returns the cleaned path.
+func CleanDest(dest string) (string, error) {
+	if dest == "" || !path.IsAbs(dest) {
+		return "", fmt.Errorf("mount destination %q: must be an absolute path", dest)
+	}
+	for _, c := range strings.Split(dest, "/") {
+		if c == ".." {
+			return "", fmt.Errorf("mount destination %q: must not contain \"..\"", dest)
+		}
+	}
+	clean := path.Clean(dest)
+	if clean == "/" {
+		return "", fmt.Errorf("mount destination %q: cannot mount over the task root", dest)
+	}
+	return clean, nil
+}
+
+// unwrapPathError drops *os.PathError's own op and path so the caller's
+// wrapping names the path once.
+func unwrapPathError(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
