@@ -1,0 +1,475 @@
+// Package cgroup places a berth task in its own cgroup, on cgroup v1 or v2,
+// and controls it from the parent side: limits, freeze and thaw, listing
+// and killing every process, OOM reporting, live updates and removal.
+//
+// The hierarchy work goes through github.com/containerd/cgroups/v3 where
+// the library fits; the few places that write cgroup files directly say
+// why next to the code.
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	cgroups "github.com/containerd/cgroups/v3"
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-multierror"
+	"golang.org/x/sys/unix"
+)
+
+const (
+	// DefaultParent is the cgroup every task lives under unless
+	// Config.Parent says otherwise.
+	DefaultParent = "berth"
+	// defaultRoot is where the kernel's cgroup filesystems are mounted: the
+	// v1 controller hierarchies below it, or the v2 hierarchy itself.
+	defaultRoot = "/sys/fs/cgroup"
+	// cpuPeriod is the CFS period (µs) a --cpus quota is measured against:
+	// the kernel default, so quota = cpus × 100ms.
+	cpuPeriod = 100000
+)
+
+// Config says where a task's cgroup lives.
+type Config struct {
+	// Parent is the cgroup parent name, DefaultParent when empty: a relative
+	// path like "berth" or "berth-test/x" below the hierarchy root.
+	Parent string
+	// ID is the task id; the cgroup is <Parent>/<ID>.
+	ID string
+	// Resources are the limits New applies.
+	Resources Resources
+	// Version forces 1 or 2; 0 detects: unified -> v2 at /sys/fs/cgroup;
+	// legacy/hybrid -> v1.
+	Version int
+	// V2Mount overrides the cgroup2 mount point (tests:
+	// "/sys/fs/cgroup/unified" or a fake tree in t.TempDir()).
+	V2Mount string
+	// V1Root overrides /sys/fs/cgroup, the directory holding one mount per
+	// v1 controller (optional; tests).
+	V1Root string
+}
+
+// Manager controls one task's cgroup. Its methods are safe for concurrent
+// use: the executor's Wait and Shutdown may both reach it.
+type Manager struct {
+	log hclog.Logger
+	h   hierarchy
+
+	mu sync.Mutex
+	fd int // v2 directory fd for CLONE_INTO_CGROUP; -1 when none
+}
+
+// hierarchy is the version-specific half of a Manager, implemented by
+// v1Group (v1.go) and v2Group (v2.go).
+type hierarchy interface {
+	version() int
+	// dir is the directory that names the cgroup in messages: the freezer
+	// directory on v1, the only one on v2.
+	dir() string
+	paths() map[string]string
+	join(pid int) error
+	// pids lists the processes (thread group ids) in the cgroup and every
+	// cgroup below it.
+	pids() ([]int, error)
+	update(r Resources) error
+	// setFrozen asks the kernel to freeze or thaw; frozen reports whether
+	// the cgroup has reached the frozen state.
+	setFrozen(frozen bool) error
+	frozen() (bool, error)
+	// empty reports whether no process is left in the cgroup.
+	empty() (bool, error)
+	// killFile is the cgroup.kill file, "" when the kernel has none.
+	killFile() string
+	// oomKills counts processes the kernel OOM-killed in the cgroup.
+	oomKills() (uint64, error)
+}
+
+// New creates the task's cgroup, applies cfg.Resources and returns its
+// Manager. A leftover cgroup with the same id from a crashed run is
+// removed first: its processes killed, then its directories deleted.
+//
+// On v1 the task always gets a freezer cgroup, so that its pids can be
+// listed and frozen, plus a cgroup in each controller a set limit needs
+// (memory; cpu for shares and quota; cpuset; pids). On v2 it gets one
+// directory, with the controllers its limits need enabled in every
+// ancestor's cgroup.subtree_control. A controller a set limit needs that
+// the host lacks is an error naming the flag.
+func New(cfg Config, log hclog.Logger) (*Manager, error) {
+	cfg, log, err := prepare(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.Resources.Validate(); err != nil {
+		return nil, err
+	}
+	// Refuse limits the host cannot enforce before touching any cgroup,
+	// a leftover one included.
+	if cfg.Version == 1 {
+		_, err = planV1(cfg)
+	} else {
+		err = checkV2(cfg)
+	}
+	if err != nil {
+		return nil, err
+	}
+	old, err := load(cfg, log)
+	switch {
+	case err == nil:
+		log.Warn("removing leftover cgroup of an earlier run", "paths", old.Paths())
+		if err := old.destroy(); err != nil {
+			return nil, fmt.Errorf("remove leftover cgroup %s: %w", old.h.dir(), err)
+		}
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, err
+	}
+
+	var h hierarchy
+	if cfg.Version == 1 {
+		h, err = newV1(cfg, log)
+	} else {
+		h, err = newV2(cfg, log)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m := &Manager{log: log, h: h, fd: -1}
+	if err := m.openFD(); err != nil {
+		return nil, oneLine(multierror.Append(err, m.Delete()))
+	}
+	log.Debug("created cgroup", "version", cfg.Version, "paths", m.Paths())
+	return m, nil
+}
+
+// Load opens the existing cgroup of task cfg.ID, for the verbs that act on
+// a task from another process (pause, kill, update). cfg.Resources are
+// ignored. A cgroup that does not exist is an error matching
+// fs.ErrNotExist.
+func Load(cfg Config, log hclog.Logger) (*Manager, error) {
+	cfg, log, err := prepare(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	return load(cfg, log)
+}
+
+func load(cfg Config, log hclog.Logger) (*Manager, error) {
+	var (
+		h   hierarchy
+		err error
+	)
+	if cfg.Version == 1 {
+		h, err = loadV1(cfg, log)
+	} else {
+		h, err = loadV2(cfg, log)
+	}
+	if err != nil {
+		return nil, err
+	}
+	m := &Manager{log: log, h: h, fd: -1}
+	if err := m.openFD(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// prepare fills in Config defaults, checks the names and picks the cgroup
+// version.
+func prepare(cfg Config, log hclog.Logger) (Config, hclog.Logger, error) {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	if cfg.Parent == "" {
+		cfg.Parent = DefaultParent
+	}
+	if cfg.V1Root == "" {
+		cfg.V1Root = defaultRoot
+	}
+	if cfg.V2Mount == "" {
+		cfg.V2Mount = defaultRoot
+	}
+	p := cfg.Parent
+	if path.IsAbs(p) || path.Clean(p) != p || p == "." || p == ".." || strings.HasPrefix(p, "../") {
+		return cfg, nil, fmt.Errorf("cgroup parent %q: must be a clean relative path below the cgroup root", p)
+	}
+	if cfg.ID == "" || cfg.ID == "." || cfg.ID == ".." || strings.ContainsAny(cfg.ID, "/\x00") {
+		return cfg, nil, fmt.Errorf("cgroup of task %q: the id must be a single path element", cfg.ID)
+	}
+	switch cfg.Version {
+	case 0:
+		switch mode := cgroups.Mode(); mode {
+		case cgroups.Unified:
+			cfg.Version = 2
+		case cgroups.Legacy, cgroups.Hybrid:
+			// On a hybrid host the controllers live in the v1
+			// hierarchies; the v2 one at /sys/fs/cgroup/unified has none.
+			cfg.Version = 1
+		default:
+			return cfg, nil, fmt.Errorf("detect cgroup version: no cgroup filesystem mounted at %s", defaultRoot)
+		}
+	case 1, 2:
+	default:
+		return cfg, nil, fmt.Errorf("cgroup version %d: must be 1 or 2", cfg.Version)
+	}
+	return cfg, log.With("cgroup", cfg.group()), nil
+}
+
+// group is the cgroup's path relative to a hierarchy root.
+func (c Config) group() string {
+	return path.Join(c.Parent, c.ID)
+}
+
+// Version returns the cgroup version the task's cgroup lives on: 1 or 2.
+func (m *Manager) Version() int {
+	return m.h.version()
+}
+
+// openFD opens the v2 cgroup directory for CLONE_INTO_CGROUP. O_PATH is
+// enough: clone3 resolves the fd with fdget_raw, which accepts it.
+func (m *Manager) openFD() error {
+	if m.h.version() != 2 {
+		return nil
+	}
+	fd, err := unix.Open(m.h.dir(), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open cgroup", Path: m.h.dir(), Err: err}
+	}
+	m.mu.Lock()
+	m.fd = fd
+	m.mu.Unlock()
+	return nil
+}
+
+// FD returns an O_PATH|O_DIRECTORY fd of the v2 cgroup directory, for
+// syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}: clone3 with
+// CLONE_INTO_CGROUP starts the child inside the cgroup, so not one
+// instruction of it runs outside its limits. ok is false on v1 and after
+// Close or Delete. The Manager owns the fd and closes it in Delete/Close.
+func (m *Manager) FD() (fd int, ok bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.fd, m.fd >= 0
+}
+
+// Close releases the Manager's fd and leaves the cgroup in place (a
+// detached task keeps running in it). Close is idempotent.
+func (m *Manager) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.fd < 0 {
+		return nil
+	}
+	err := unix.Close(m.fd)
+	m.fd = -1
+	if err != nil {
+		return &os.PathError{Op: "close cgroup", Path: m.h.dir(), Err: err}
+	}
+	return nil
+}
+
+// Join moves pid, with all its threads, into the cgroup in every
+// hierarchy. On v1 the executor calls it before it releases the child, so
+// the task's own code never runs outside the cgroup.
+func (m *Manager) Join(pid int) error {
+	if err := m.h.join(pid); err != nil {
+		return fmt.Errorf("join pid %d to cgroup %s: %w", pid, m.h.dir(), err)
+	}
+	return nil
+}
+
+// Pids lists the processes (thread group ids) in the cgroup, including
+// those in cgroups the task created below it, sorted.
+func (m *Manager) Pids() ([]int, error) {
+	pids, err := m.h.pids()
+	if err != nil {
+		return nil, fmt.Errorf("list pids of cgroup %s: %w", m.h.dir(), err)
+	}
+	return pids, nil
+}
+
+// Update changes the limits of the running task. Fields of r that are zero
+// are left as they are; the others replace the current value. On v1 a
+// limit can only be changed in a controller the cgroup was created with.
+func (m *Manager) Update(r Resources) error {
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	if err := m.h.update(r); err != nil {
+		return err
+	}
+	m.log.Debug("updated cgroup limits", "resources", fmt.Sprintf("%+v", r))
+	return nil
+}
+
+// Paths maps each hierarchy the cgroup is in ("freezer", "memory", ... on
+// v1; "unified" on v2) to the cgroup's directory there.
+func (m *Manager) Paths() map[string]string {
+	return m.h.paths()
+}
+
+// Delete removes every directory of the cgroup and closes the fd. The
+// cgroup must be empty (see KillAll); rmdir is retried briefly on EBUSY
+// because a process that was just killed may still be leaving. Delete is
+// idempotent: directories already gone are not an error.
+func (m *Manager) Delete() error {
+	var result *multierror.Error
+	if err := m.Close(); err != nil {
+		result = multierror.Append(result, err)
+	}
+	for _, dir := range m.h.paths() {
+		if err := removeDir(dir); err != nil {
+			result = multierror.Append(result, err)
+		}
+	}
+	return oneLine(result).ErrorOrNil()
+}
+
+// destroy kills everything in the cgroup and removes it.
+func (m *Manager) destroy() error {
+	var result *multierror.Error
+	if err := m.KillAll(); err != nil {
+		result = multierror.Append(result, err)
+	}
+	if err := m.Delete(); err != nil {
+		result = multierror.Append(result, err)
+	}
+	return oneLine(result).ErrorOrNil()
+}
+
+// removeRetry bounds how long removeDir waits for a cgroup to become
+// removable.
+const removeRetry = 2 * time.Second
+
+// removeDir removes one cgroup directory. rmdir on a cgroup fails with
+// EBUSY while it still has tasks: a killed process leaves the cgroup only
+// when it has finished exiting, a short time after SIGKILL.
+func removeDir(dir string) error {
+	deadline := time.Now().Add(removeRetry)
+	delay := 5 * time.Millisecond
+	for {
+		err := unix.Rmdir(dir)
+		switch {
+		case err == nil || errors.Is(err, unix.ENOENT):
+			return nil
+		case errors.Is(err, unix.EBUSY) && time.Now().Before(deadline):
+			time.Sleep(delay)
+			delay = min(2*delay, 100*time.Millisecond)
+		default:
+			return &os.PathError{Op: "remove cgroup", Path: dir, Err: err}
+		}
+	}
+}
+
+// oneLine makes a multierror print on one line: berth reports errors as a
+// single "berth: ..." line on stderr.
+func oneLine(e *multierror.Error) *multierror.Error {
+	if e != nil {
+		e.ErrorFormat = func(errs []error) string {
+			msgs := make([]string, len(errs))
+			for i, err := range errs {
+				msgs[i] = err.Error()
+			}
+			return strings.Join(msgs, "; ")
+		}
+	}
+	return e
+}
+
+// need is a controller a set limit needs, with the flag that sets it.
+type need struct {
+	controller string
+	flag       string
+}
+
+// needs lists the controllers r's set limits need, each once, named by the
+// first flag that needs it. The names are the same on v1 and v2.
+func (r Resources) needs() []need {
+	var out []need
+	add := func(controller, flag string) {
+		for _, n := range out {
+			if n.controller == controller {
+				return
+			}
+		}
+		out = append(out, need{controller, flag})
+	}
+	if r.MemoryBytes != 0 {
+		add("memory", "--memory")
+	}
+	if r.MemorySwapBytes != 0 {
+		add("memory", "--memory-swap")
+	}
+	if r.CPUShares != 0 {
+		add("cpu", "--cpu-shares")
+	}
+	if r.CPUs != 0 {
+		add("cpu", "--cpus")
+	}
+	if r.Cpuset != "" {
+		add("cpuset", "--cpuset")
+	}
+	if r.PidsLimit != 0 {
+		add("pids", "--pids-limit")
+	}
+	return out
+}
+
+// notExistError says a task's cgroup is in no hierarchy. It matches
+// fs.ErrNotExist so that callers can tell an unknown task from a failure.
+type notExistError struct{ group string }
+
+func (e notExistError) Error() string { return "cgroup " + e.group + " does not exist" }
+
+func (e notExistError) Is(target error) bool { return target == fs.ErrNotExist }
+
+// readKeyed reads the value of key from a flat-keyed cgroup file
+// ("key value" per line: memory.events, cgroup.events, memory.oom_control).
+// found is false when the file has no such key.
+func readKeyed(file, key string) (value string, found bool, err error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", false, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), " ")
+		if ok && k == key {
+			return strings.TrimSpace(v), true, nil
+		}
+	}
+	return "", false, nil
+}
+
+// writeFile writes one value to an existing cgroup file. Unlike
+// os.WriteFile it never creates the file: on cgroupfs a missing file means
+// a missing kernel feature, and O_CREAT would turn that into EACCES.
+func writeFile(file, value string) error {
+	f, err := os.OpenFile(file, os.O_WRONLY|os.O_TRUNC, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := f.WriteString(value); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// sortedPids returns pids sorted and without duplicates.
+func sortedPids(in []int) []int {
+	seen := make(map[int]bool, len(in))
+	out := make([]int, 0, len(in))
+	for _, p := range in {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,356 @@
+package cgroup
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/containerd/cgroups/v3/cgroup1"
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-multierror"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// v1Names are the v1 hierarchies a task's cgroup may span, freezer first:
+// it is the one every task gets.
+var v1Names = []string{"freezer", "memory", "cpu", "cpuset", "pids"}
+
+// v1Group is a task's cgroup on cgroup v1: one directory per hierarchy.
+type v1Group struct {
+	log  hclog.Logger
+	root string
+	cg   cgroup1.Cgroup
+	// dirs maps each hierarchy the cgroup is in to its directory there.
+	dirs map[string]string
+	// swapAccounting is whether the kernel has memory.memsw.* files
+	// (CONFIG_MEMCG_SWAP and not swapaccount=0).
+	swapAccounting bool
+}
+
+// planV1 checks that every hierarchy cfg needs is mounted, and the
+// cpuset, and returns the hierarchies' names.
+func planV1(cfg Config) ([]string, error) {
+	r, root := cfg.Resources, cfg.V1Root
+	names := []string{"freezer"}
+	for _, n := range r.needs() {
+		if !v1Mounted(root, n.controller) {
+			return nil, fmt.Errorf("%s: cgroup v1 controller %s is not mounted at %s", n.flag, n.controller, filepath.Join(root, n.controller))
+		}
+		names = append(names, n.controller)
+	}
+	if !v1Mounted(root, "freezer") {
+		return nil, fmt.Errorf("cgroup v1 freezer is not mounted at %s: berth needs it to list, freeze and kill a task's processes", filepath.Join(root, "freezer"))
+	}
+	if r.Cpuset != "" {
+		if err := checkCpusAvailable(r.Cpuset, filepath.Join(root, "cpuset", "cpuset.cpus")); err != nil {
+			return nil, err
+		}
+	}
+	return names, nil
+}
+
+func newV1(cfg Config, log hclog.Logger) (*v1Group, error) {
+	r, root, group := cfg.Resources, cfg.V1Root, cfg.group()
+	names, err := planV1(cfg)
+	if err != nil {
+		return nil, err
+	}
+	g := &v1Group{log: log, root: root, dirs: v1Dirs(root, group, names), swapAccounting: v1SwapAccounting(root)}
+	g.warnSwap(r)
+	// cgroup1.New makes each directory and writes the limits, and for
+	// cpuset first copies cpuset.cpus and cpuset.mems down from the parent:
+	// a v1 cpuset cgroup starts with both empty and refuses tasks until
+	// they are set.
+	cg, err := cgroup1.New(cgroup1.StaticPath("/"+group), v1Spec(r, g.swapAccounting), cgroup1.WithHierarchy(v1Hierarchy(root, names)))
+	if err != nil {
+		// The library leaves behind the directories it made before the
+		// write that failed.
+		result := multierror.Append(nil, fmt.Errorf("create cgroup %s: %w", group, err))
+		for _, dir := range g.dirs {
+			if err := removeDir(dir); err != nil {
+				result = multierror.Append(result, err)
+			}
+		}
+		return nil, oneLine(result)
+	}
+	g.cg = cg
+	return g, nil
+}
+
+func loadV1(cfg Config, log hclog.Logger) (*v1Group, error) {
+	root, group := cfg.V1Root, cfg.group()
+	var mounted []string
+	for _, name := range v1Names {
+		if v1Mounted(root, name) {
+			mounted = append(mounted, name)
+		}
+	}
+	if len(mounted) == 0 {
+		return nil, fmt.Errorf("load cgroup %s: no cgroup v1 hierarchy is mounted at %s", group, root)
+	}
+	// cgroup1.Load keeps the hierarchies in which the directory exists.
+	cg, err := cgroup1.Load(cgroup1.StaticPath("/"+group), cgroup1.WithHierarchy(v1Hierarchy(root, mounted)))
+	if errors.Is(err, cgroup1.ErrCgroupDeleted) {
+		return nil, notExistError{group}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load cgroup %s: %w", group, err)
+	}
+	var names []string
+	for _, s := range cg.Subsystems() {
+		names = append(names, string(s.Name()))
+	}
+	return &v1Group{
+		log:            log,
+		root:           root,
+		cg:             cg,
+		dirs:           v1Dirs(root, group, names),
+		swapAccounting: v1SwapAccounting(root),
+	}, nil
+}
+
+// v1Mounted reports whether root/name is a mounted v1 hierarchy. The
+// directories below /sys/fs/cgroup are plain tmpfs directories until a
+// controller is mounted on them, so existence proves nothing.
+func v1Mounted(root, name string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(filepath.Join(root, name), &st) == nil && st.Type == unix.CGROUP_SUPER_MAGIC
+}
+
+// v1SwapAccounting reports whether the memory controller has the
+// memory.memsw.* files that limit memory plus swap.
+func v1SwapAccounting(root string) bool {
+	_, err := os.Stat(filepath.Join(root, "memory", "memory.memsw.limit_in_bytes"))
+	return err == nil
+}
+
+// v1Hierarchy hands cgroup1 exactly the controllers the task uses,
+// mounted below root, instead of every hierarchy the host has.
+func v1Hierarchy(root string, names []string) cgroup1.Hierarchy {
+	return func() ([]cgroup1.Subsystem, error) {
+		var out []cgroup1.Subsystem
+		for _, name := range names {
+			switch name {
+			case "freezer":
+				out = append(out, cgroup1.NewFreezer(root))
+			case "memory":
+				out = append(out, cgroup1.NewMemory(root))
+			case "cpu":
+				out = append(out, cgroup1.NewCpu(root))
+			case "cpuset":
+				out = append(out, cgroup1.NewCpuset(root))
+			case "pids":
+				out = append(out, cgroup1.NewPids(root))
+			default:
+				return nil, fmt.Errorf("cgroup v1 controller %s: not used by berth", name)
+			}
+		}
+		return out, nil
+	}
+}
+
+func v1Dirs(root, group string, names []string) map[string]string {
+	dirs := make(map[string]string, len(names))
+	for _, name := range names {
+		dirs[name] = filepath.Join(root, name, group)
+	}
+	return dirs
+}
+
+// v1Spec maps the set fields of r to the OCI resources cgroup1 writes:
+// memory.limit_in_bytes; memory.memsw.limit_in_bytes (memory plus swap:
+// equal to the limit for "no swap", -1 for unlimited) when the kernel
+// accounts swap, else memory.swappiness 0 for "no swap"; cpu.shares;
+// cpu.cfs_period_us and cpu.cfs_quota_us; cpuset.cpus; pids.max.
+func v1Spec(r Resources, swapAccounting bool) *specs.LinuxResources {
+	spec := &specs.LinuxResources{}
+	if r.MemoryBytes > 0 {
+		mem := &specs.LinuxMemory{Limit: ptr(r.MemoryBytes)}
+		swap := r.MemorySwapBytes
+		if swap == 0 {
+			swap = r.MemoryBytes
+		}
+		switch {
+		case swapAccounting:
+			mem.Swap = ptr(swap)
+		case swap == r.MemoryBytes:
+			// Without memsw the only way to keep the task out of swap
+			// is to stop the kernel from swapping its pages at all.
+			mem.Swappiness = ptr(uint64(0))
+		}
+		spec.Memory = mem
+	}
+	if r.CPUShares > 0 || r.CPUs > 0 || r.Cpuset != "" {
+		cpu := &specs.LinuxCPU{Cpus: r.Cpuset}
+		if r.CPUShares > 0 {
+			cpu.Shares = ptr(r.CPUShares)
+		}
+		if r.CPUs > 0 {
+			cpu.Period = ptr(uint64(cpuPeriod))
+			cpu.Quota = ptr(cpuQuota(r.CPUs))
+		}
+		spec.CPU = cpu
+	}
+	if r.PidsLimit > 0 {
+		spec.Pids = &specs.LinuxPids{Limit: ptr(r.PidsLimit)}
+	}
+	return spec
+}
+
+// cpuQuota is the CFS quota (µs per cpuPeriod) for a limit in cores.
+func cpuQuota(cpus float64) int64 {
+	return int64(math.Round(cpus * cpuPeriod))
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// warnSwap logs when the kernel cannot enforce the swap part of r.
+func (g *v1Group) warnSwap(r Resources) {
+	if r.MemoryBytes > 0 && !g.swapAccounting && r.MemorySwapBytes != 0 && r.MemorySwapBytes != r.MemoryBytes {
+		g.log.Warn("kernel has no swap accounting (no memory.memsw.limit_in_bytes): --memory-swap is not enforced, swap is unlimited")
+	}
+}
+
+func (g *v1Group) version() int { return 1 }
+
+func (g *v1Group) dir() string {
+	for _, name := range v1Names {
+		if d, ok := g.dirs[name]; ok {
+			return d
+		}
+	}
+	return ""
+}
+
+func (g *v1Group) paths() map[string]string {
+	out := make(map[string]string, len(g.dirs))
+	for k, v := range g.dirs {
+		out[k] = v
+	}
+	return out
+}
+
+func (g *v1Group) join(pid int) error {
+	// AddProc writes cgroup.procs, which moves the whole thread group, in
+	// every hierarchy of the cgroup.
+	return g.cg.AddProc(uint64(pid))
+}
+
+func (g *v1Group) pids() ([]int, error) {
+	// Every hierarchy holds the same processes; the freezer is the one
+	// every task has.
+	name := "freezer"
+	if _, ok := g.dirs[name]; !ok {
+		name = string(g.cg.Subsystems()[0].Name())
+	}
+	procs, err := g.cg.Processes(cgroup1.Name(name), true)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // deleted: nothing can run in it
+	}
+	if err != nil {
+		return nil, err
+	}
+	pids := make([]int, len(procs))
+	for i, p := range procs {
+		pids[i] = p.Pid
+	}
+	return sortedPids(pids), nil
+}
+
+func (g *v1Group) update(r Resources) error {
+	for _, n := range r.needs() {
+		if _, ok := g.dirs[n.controller]; !ok {
+			return fmt.Errorf("%s: the task's cgroup has no %s controller: on cgroup v1 a limit can only be updated if one was set when the task started", n.flag, n.controller)
+		}
+	}
+	if r.Cpuset != "" {
+		if err := checkCpusAvailable(r.Cpuset, filepath.Join(g.root, "cpuset", "cpuset.cpus")); err != nil {
+			return err
+		}
+	}
+	g.warnSwap(r)
+	spec := v1Spec(r, g.swapAccounting)
+	if mem := spec.Memory; mem != nil && mem.Swap != nil {
+		// The kernel keeps memsw.limit_in_bytes >= limit_in_bytes after
+		// every write, so the two go in an order that holds it: the limit
+		// first if it fits under the current memsw, else memsw first (then
+		// the new memsw is at least the new limit, which is above the
+		// current one). cgroup1's own ordering swaps the wrong entries.
+		memsw, err := readInt(filepath.Join(g.dirs["memory"], "memory.memsw.limit_in_bytes"))
+		if err != nil {
+			return fmt.Errorf("update cgroup %s: %w", g.dir(), err)
+		}
+		first := &specs.LinuxMemory{Limit: mem.Limit}
+		if *mem.Limit > memsw {
+			first = &specs.LinuxMemory{Swap: mem.Swap}
+		}
+		if err := g.cg.Update(&specs.LinuxResources{Memory: first}); err != nil {
+			return fmt.Errorf("update cgroup %s: %w", g.dir(), err)
+		}
+	}
+	if err := g.cg.Update(spec); err != nil {
+		return fmt.Errorf("update cgroup %s: %w", g.dir(), err)
+	}
+	return nil
+}
+
+// readInt reads a cgroup file holding one integer.
+func readInt(file string) (int64, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+}
+
+var errNoFreezer = errors.New("the cgroup has no freezer hierarchy")
+
+// setFrozen writes freezer.state directly: cgroup1's Freeze loops until
+// the state reads FROZEN with no bound, and a task stuck in uninterruptible
+// sleep would hang it (and KillAll with it) for good.
+func (g *v1Group) setFrozen(frozen bool) error {
+	dir, ok := g.dirs["freezer"]
+	if !ok {
+		return errNoFreezer
+	}
+	state := "THAWED"
+	if frozen {
+		state = "FROZEN"
+	}
+	return writeFile(filepath.Join(dir, "freezer.state"), state)
+}
+
+func (g *v1Group) frozen() (bool, error) {
+	dir, ok := g.dirs["freezer"]
+	if !ok {
+		return false, errNoFreezer
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "freezer.state"))
+	if err != nil {
+		return false, err
+	}
+	// FREEZING means the kernel is still stopping tasks.
+	return strings.TrimSpace(string(b)) == "FROZEN", nil
+}
+
+func (g *v1Group) empty() (bool, error) {
+	pids, err := g.pids()
+	return len(pids) == 0, err
+}
+
+// killFile is empty: cgroup.kill exists only on cgroup v2.
+func (g *v1Group) killFile() string { return "" }
+
+func (g *v1Group) oomKills() (uint64, error) {
+	dir, ok := g.dirs["memory"]
+	if !ok {
+		return 0, nil
+	}
+	return readOOMKills(filepath.Join(dir, "memory.oom_control"))
+}
