@@ -1,0 +1,254 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/berthrun/berth/cgroup"
+	"github.com/berthrun/berth/executor"
+)
+
+// listFlag collects a repeated flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+
+// choiceFlag accepts one of a few words.
+type choiceFlag struct {
+	value   string
+	choices []string
+}
+
+func (c *choiceFlag) String() string { return c.value }
+func (c *choiceFlag) Set(v string) error {
+	for _, ch := range c.choices {
+		if v == ch {
+			c.value = v
+			return nil
+		}
+	}
+	return fmt.Errorf("want %s", strings.Join(c.choices, " or "))
+}
+
+// runFlags are `berth run`'s flags.
+type runFlags struct {
+	id, rootfs, cwd, user, hostname string
+	env, mounts, capAdd, capDrop    listFlag
+	pid, ipc, net                   choiceFlag
+	memory, memorySwap              string
+	cpuShares                       uint64
+	cpus                            float64
+	cpuset                          string
+	pidsLimit                       int64
+	stopSignal                      string
+	grace                           time.Duration
+	stdout, stderr                  string
+	json, detach                    bool
+}
+
+func cmdRun(g *globals, args []string) int {
+	f := &runFlags{
+		pid: choiceFlag{value: "private", choices: []string{"private", "host"}},
+		ipc: choiceFlag{value: "private", choices: []string{"private", "host"}},
+		net: choiceFlag{value: "host", choices: []string{"host", "none"}},
+	}
+	fs := newFlagSet("run")
+	fs.StringVar(&f.id, "id", "", "task id (random when empty)")
+	fs.StringVar(&f.rootfs, "rootfs", "", "task dir (default: host system dirs read-only)")
+	fs.StringVar(&f.cwd, "cwd", "", "working directory inside the task")
+	fs.StringVar(&f.user, "user", "", "USER[:GROUP] from the task's /etc/passwd, or ids")
+	fs.StringVar(&f.hostname, "hostname", "", "hostname in the task's uts namespace")
+	fs.Var(&f.env, "env", "K=V, repeatable")
+	fs.Var(&f.mounts, "mount", "SRC:DST[:ro], repeatable")
+	fs.Var(&f.capAdd, "cap-add", "capability to add, repeatable")
+	fs.Var(&f.capDrop, "cap-drop", "capability to drop, repeatable")
+	fs.Var(&f.pid, "pid", "private or host")
+	fs.Var(&f.ipc, "ipc", "private or host")
+	fs.Var(&f.net, "net", "host or none")
+	fs.StringVar(&f.memory, "memory", "", "memory limit (K, M, G)")
+	fs.StringVar(&f.memorySwap, "memory-swap", "", "memory plus swap limit; -1 unlimited")
+	fs.Uint64Var(&f.cpuShares, "cpu-shares", 0, "relative CPU weight (at least 2)")
+	fs.Float64Var(&f.cpus, "cpus", 0, "CPU limit in cores")
+	fs.StringVar(&f.cpuset, "cpuset", "", "CPUs the task may use")
+	fs.Int64Var(&f.pidsLimit, "pids-limit", 0, "most processes and threads")
+	fs.StringVar(&f.stopSignal, "stop-signal", "SIGINT", "signal that asks the task to stop")
+	fs.DurationVar(&f.grace, "grace", 10*time.Second, "time between the stop signal and the kill")
+	fs.StringVar(&f.stdout, "stdout", "", "write the task's stdout to FILE")
+	fs.StringVar(&f.stderr, "stderr", "", "write the task's stderr to FILE")
+	fs.BoolVar(&f.json, "json", false, "print the final state as JSON on stderr")
+	fs.BoolVar(&f.detach, "d", false, "detach (not built yet)")
+	if err := fs.Parse(args); err != nil {
+		return fail(exitUsage, fmt.Errorf("run: %w", flagError(err)))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if f.detach {
+		return fail(exitBerth, fmt.Errorf("run -d: %w", executor.ErrNotImplemented))
+	}
+	argv := fs.Args()
+	if len(argv) == 0 || argv[0] == "" {
+		return fail(exitUsage, errors.New("run: no command given (berth run [flags] -- CMD [ARG...])"))
+	}
+	if _, err := executor.ParseSignal(f.stopSignal); err != nil {
+		return fail(exitUsage, fmt.Errorf("--stop-signal: %w", err))
+	}
+	if f.grace < 0 {
+		return fail(exitUsage, errors.New("--grace: must not be negative"))
+	}
+	cmd, closers, err := f.command(argv, set)
+	defer func() {
+		for _, c := range closers {
+			c.Close()
+		}
+	}()
+	if err != nil {
+		return fail(exitUsage, err)
+	}
+
+	// Catch stop requests before launching, so a Ctrl-C during setup is
+	// not lost (and does not kill berth with the task half set up).
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+
+	e := executor.New(executor.Config{StateDir: g.stateDir, CgroupParent: g.cgroupParent, Logger: g.log, KillWithParent: true})
+	if _, err := e.Launch(cmd); err != nil {
+		return fail(exitCodeFor(err), err)
+	}
+	go func() {
+		if _, ok := <-sigs; ok {
+			if err := e.Shutdown(f.stopSignal, f.grace); err != nil {
+				g.log.Error("stop task", "error", err)
+			}
+		}
+	}()
+	st, werr := e.Wait(context.Background())
+	if st == nil {
+		return fail(exitBerth, werr)
+	}
+	if werr != nil {
+		g.log.Error("clean up task", "id", e.ID(), "error", werr)
+	}
+	if st.OOMKilled {
+		fmt.Fprintf(os.Stderr, "berth: task %s was killed by the OOM killer (memory limit reached)\n", e.ID())
+	}
+	if f.json {
+		printFinal(e.ID(), st)
+	}
+	return st.ExitCode
+}
+
+// command turns the flags into an executor.Command. It opens --stdout and
+// --stderr files; the caller closes them.
+func (f *runFlags) command(argv []string, set map[string]bool) (*executor.Command, []*os.File, error) {
+	cmd := &executor.Command{
+		ID: f.id, TaskDir: f.rootfs, Cmd: argv[0], Args: argv[1:],
+		Env: f.env, Cwd: f.cwd, User: f.user,
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		Isolation: executor.Isolation{
+			PID: f.pid.value, IPC: f.ipc.value, UTS: executor.ModePrivate, Net: f.net.value,
+			Hostname: f.hostname, CapAdd: f.capAdd, CapDrop: f.capDrop,
+		},
+	}
+	for _, m := range f.mounts {
+		mt, err := parseMount(m)
+		if err != nil {
+			return nil, nil, err
+		}
+		cmd.Isolation.Mounts = append(cmd.Isolation.Mounts, mt)
+	}
+	r, err := f.resources(set)
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd.Resources = r
+	var files []*os.File
+	if f.stdout != "" {
+		out, err := os.OpenFile(f.stdout, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, files, fmt.Errorf("--stdout: %w", err)
+		}
+		files = append(files, out)
+		cmd.Stdout = out
+	}
+	if f.stderr != "" {
+		out, err := os.OpenFile(f.stderr, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, files, fmt.Errorf("--stderr: %w", err)
+		}
+		files = append(files, out)
+		cmd.Stderr = out
+	}
+	return cmd, files, nil
+}
+
+func (f *runFlags) resources(set map[string]bool) (executor.Resources, error) {
+	var r executor.Resources
+	var err error
+	if f.memory != "" {
+		if r.MemoryBytes, err = cgroup.ParseSize(f.memory); err != nil {
+			return r, fmt.Errorf("--memory: %w", err)
+		}
+	}
+	if f.memorySwap != "" {
+		if r.MemorySwapBytes, err = cgroup.ParseSize(f.memorySwap); err != nil {
+			return r, fmt.Errorf("--memory-swap: %w", err)
+		}
+	}
+	if set["cpus"] && f.cpus <= 0 {
+		return r, errors.New("--cpus: must be greater than 0")
+	}
+	if set["cpu-shares"] && f.cpuShares == 0 {
+		return r, errors.New("--cpu-shares: 0 is below the minimum of 2")
+	}
+	if set["pids-limit"] && f.pidsLimit <= 0 {
+		return r, errors.New("--pids-limit: must be positive")
+	}
+	r.CPUShares, r.CPUs, r.Cpuset, r.PidsLimit = f.cpuShares, f.cpus, f.cpuset, f.pidsLimit
+	return r, nil
+}
+
+// parseMount reads SRC:DST[:ro].
+func parseMount(s string) (executor.Mount, error) {
+	parts := strings.Split(s, ":")
+	m := executor.Mount{}
+	switch {
+	case len(parts) == 2:
+	case len(parts) == 3 && parts[2] == "ro":
+		m.ReadOnly = true
+	case len(parts) == 3 && parts[2] == "rw":
+	default:
+		return m, fmt.Errorf("--mount %q: want SRC:DST[:ro]", s)
+	}
+	if parts[0] == "" || parts[1] == "" {
+		return m, fmt.Errorf("--mount %q: want SRC:DST[:ro]", s)
+	}
+	m.Source, m.Destination = parts[0], parts[1]
+	return m, nil
+}
+
+// finalState is what --json prints.
+type finalState struct {
+	ID        string `json:"id"`
+	Pid       int    `json:"pid"`
+	Status    string `json:"status"`
+	ExitCode  int    `json:"exit_code"`
+	Signal    int    `json:"signal"`
+	OOMKilled bool   `json:"oom_killed"`
+	Time      string `json:"time"`
+}
+
+func printFinal(id string, st *executor.ProcessState) {
+	b, _ := json.Marshal(finalState{ID: id, Pid: st.Pid, Status: "stopped", ExitCode: st.ExitCode,
+		Signal: st.Signal, OOMKilled: st.OOMKilled, Time: st.Time.UTC().Format(time.RFC3339Nano)})
+	fmt.Fprintln(os.Stderr, string(b))
+}

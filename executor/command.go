@@ -1,0 +1,95 @@
+package executor
+
+import (
+	"io"
+	"time"
+
+	"github.com/berthrun/berth/cgroup"
+)
+
+// Namespace modes for Isolation.PID, Isolation.IPC and Isolation.UTS.
+const (
+	ModePrivate = "private"
+	ModeHost    = "host"
+	// ModeNone is only valid for Isolation.Net: a new network namespace with
+	// only loopback, brought up.
+	ModeNone = "none"
+)
+
+// Command is everything needed to launch one task.
+type Command struct {
+	// ID names the task; it must be unique in the state dir. Empty picks a
+	// random one.
+	ID string
+
+	// TaskDir is the directory the task sees as "/". Empty builds the default
+	// task dir: read-only binds of the host's /bin /sbin /lib /lib32 /lib64
+	// /usr /etc with secrets hidden, and a writable tmpfs /tmp.
+	TaskDir string
+
+	// Cmd is the program to run, resolved inside the task dir: an absolute
+	// path, or a name looked up on the task's PATH.
+	Cmd  string
+	Args []string
+	// Env is the task's environment as KEY=VALUE. A PATH is added when none
+	// is given.
+	Env []string
+	// Cwd is the working directory inside the task dir; "/" by default.
+	Cwd string
+	// User is "name", "uid", "name:group" or "uid:gid", resolved against the
+	// task dir's /etc/passwd and /etc/group. Empty runs as root.
+	User string
+
+	// Stdin, Stdout and Stderr are the task's standard streams. An *os.File
+	// is handed to the task as is; any other writer is fed through a pipe.
+	// Nil means /dev/null.
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+
+	Isolation Isolation
+	Resources Resources
+}
+
+// Isolation says which namespaces are private and what the task's root holds.
+type Isolation struct {
+	// PID, IPC and UTS are ModePrivate (the default when empty) or ModeHost.
+	PID string
+	IPC string
+	UTS string
+	// Net is ModeHost (the default when empty) or ModeNone.
+	Net string
+
+	// Hostname is set in the task's private UTS namespace.
+	Hostname string
+
+	// Mounts are extra bind mounts, applied after the standard ones.
+	Mounts []Mount
+
+	// CapAdd and CapDrop adjust the default capability set by name
+	// ("NET_RAW", "CAP_NET_RAW", "net_raw" or "ALL").
+	CapAdd  []string
+	CapDrop []string
+}
+
+// Mount is a bind mount of a host path into the task.
+type Mount struct {
+	Source      string
+	Destination string
+	ReadOnly    bool
+}
+
+// Resources are the task's cgroup limits. Zero values mean "no limit".
+type Resources = cgroup.Resources
+
+// ProcessState is how a task ended.
+type ProcessState struct {
+	Pid int
+	// ExitCode is the task's exit status, or 128+N when signal N killed it.
+	ExitCode int
+	// Signal is the signal that killed the task, 0 if it exited.
+	Signal int
+	// OOMKilled is true when the task's cgroup recorded an OOM kill.
+	OOMKilled bool
+	Time      time.Time
+}

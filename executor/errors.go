@@ -1,0 +1,35 @@
+package executor
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrNotImplemented is returned by the parts of the API that are not built
+// yet (Stats, Exec, UpdateResources).
+var ErrNotImplemented = errors.New("not implemented")
+
+// ErrNotRunning is returned when a task has already exited (or never started).
+var ErrNotRunning = errors.New("task is not running")
+
+// SetupError is a failed step of the init stage, reported by the child.
+// Err keeps the errno, so errors.Is(err, unix.EPERM) works.
+type SetupError struct {
+	Step string
+	Path string
+	Err  error
+}
+
+func (e *SetupError) Error() string { return fmt.Sprintf("setup step %q: %v", e.Step, e.Err) }
+
+// Unwrap returns the child's error, which unwraps to its errno.
+func (e *SetupError) Unwrap() error { return e.Err }
+
+// childError is the child's error text with its errno behind it.
+type childError struct {
+	text  string
+	errno error
+}
+
+func (e *childError) Error() string { return e.text }
+func (e *childError) Unwrap() error { return e.errno }

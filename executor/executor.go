@@ -1,0 +1,219 @@
+// Package executor launches and controls one isolated task: the public API
+// of berth. A program that uses it must call nsinit.Init first thing in its
+// main (see package nsinit): the executor re-executes the program's own
+// binary as the task's init stage.
+package executor
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/berthrun/berth/stats"
+	"github.com/hashicorp/go-hclog"
+)
+
+// Version is berth's version.
+const Version = "0.1.0"
+
+// DefaultStateDir holds a directory per task.
+const DefaultStateDir = "/run/berth"
+
+// DefaultCgroupParent is the cgroup every task's cgroup is created under.
+const DefaultCgroupParent = "berth"
+
+// Config is shared by every task an Executor runs.
+type Config struct {
+	// StateDir holds <id>/ for each task (and the default task dir inside
+	// it); DefaultStateDir when empty.
+	StateDir string
+	// CgroupParent is the parent of every task cgroup; "berth" when empty.
+	CgroupParent string
+	// CgroupVersion forces 1 or 2; 0 detects.
+	CgroupVersion int
+	// CgroupV2Mount overrides where cgroup2 is mounted.
+	CgroupV2Mount string
+	// InitPath is the binary re-executed as the init stage; /proc/self/exe
+	// when empty. It must call nsinit.Init first thing in main.
+	InitPath string
+	// KillWithParent has the kernel SIGKILL the task's main process when the
+	// process that launched it dies (PR_SET_PDEATHSIG), so a foreground CLI
+	// killed outright does not leave its task running.
+	KillWithParent bool
+	// SetupTimeout bounds the init stage's setup; 30s when zero.
+	SetupTimeout time.Duration
+	Logger       hclog.Logger
+}
+
+// Executor runs one task, like a Nomad executor: Launch it once, then Wait,
+// Signal or Shutdown it.
+type Executor struct {
+	cfg Config
+	log hclog.Logger
+
+	mu   sync.Mutex
+	task *task // nil before Launch
+
+	done chan struct{} // closed when the task has exited and is cleaned up
+	exit *ProcessState
+	err  error // cleanup error after exit
+}
+
+// New returns an Executor for one task.
+func New(cfg Config) *Executor {
+	if cfg.StateDir == "" {
+		cfg.StateDir = DefaultStateDir
+	}
+	if abs, err := filepath.Abs(cfg.StateDir); err == nil {
+		cfg.StateDir = abs
+	}
+	if cfg.CgroupParent == "" {
+		cfg.CgroupParent = DefaultCgroupParent
+	}
+	if cfg.InitPath == "" {
+		cfg.InitPath = "/proc/self/exe"
+	}
+	if cfg.SetupTimeout == 0 {
+		cfg.SetupTimeout = 30 * time.Second
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	return &Executor{cfg: cfg, log: log, done: make(chan struct{})}
+}
+
+// VersionInfo is what Version reports.
+type VersionInfo struct {
+	Version string `json:"version"`
+}
+
+// Version reports berth's version.
+func (e *Executor) Version() (*VersionInfo, error) {
+	return &VersionInfo{Version: Version}, nil
+}
+
+// ID is the task's id, empty before Launch.
+func (e *Executor) ID() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.task == nil {
+		return ""
+	}
+	return e.task.id
+}
+
+// Pid is the task's main process id on the host, 0 before Launch.
+func (e *Executor) Pid() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.task == nil {
+		return 0
+	}
+	return e.task.pid
+}
+
+// Wait blocks until the task has exited and berth has cleaned up after it
+// (leftover processes killed, cgroup and task dir removed), or ctx ends.
+func (e *Executor) Wait(ctx context.Context) (*ProcessState, error) {
+	e.mu.Lock()
+	started := e.task != nil
+	e.mu.Unlock()
+	if !started {
+		return nil, ErrNotRunning
+	}
+	select {
+	case <-e.done:
+		return e.exit, e.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Signal sends sig to the task's main process. It goes through the pidfd
+// Go holds for the process, so a recycled pid is never signalled.
+func (e *Executor) Signal(sig os.Signal) error {
+	e.mu.Lock()
+	t := e.task
+	e.mu.Unlock()
+	if t == nil || e.exited() {
+		return ErrNotRunning
+	}
+	return t.proc.Signal(sig)
+}
+
+func (e *Executor) exited() bool {
+	select {
+	case <-e.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// Shutdown stops the task: it sends signal (SIGINT when empty and grace is
+// positive) to the main process, waits up to grace for it to exit, then
+// kills every process left in the task's cgroup. With a zero grace it kills
+// at once. It returns once the task has exited and been cleaned up.
+func (e *Executor) Shutdown(signal string, grace time.Duration) error {
+	e.mu.Lock()
+	t := e.task
+	e.mu.Unlock()
+	if t == nil {
+		return ErrNotRunning
+	}
+	if signal == "" && grace > 0 {
+		signal = "SIGINT"
+	}
+	if signal != "" {
+		sig, err := ParseSignal(signal)
+		if err != nil {
+			return err
+		}
+		if grace > 0 && !e.exited() {
+			if err := t.proc.Signal(sig); err != nil && !e.exited() {
+				e.log.Debug("stop signal not delivered", "id", t.id, "error", err)
+			}
+			timer := time.NewTimer(grace)
+			select {
+			case <-e.done:
+			case <-timer.C:
+			}
+			timer.Stop()
+		}
+	}
+	if !e.exited() {
+		if err := t.killAll(); err != nil {
+			return err
+		}
+	}
+	<-e.done
+	return e.err
+}
+
+// Stats will stream the task's resource usage. Not built yet.
+func (e *Executor) Stats(ctx context.Context, interval time.Duration) (<-chan *stats.TaskResourceUsage, error) {
+	return nil, ErrNotImplemented
+}
+
+// Exec will run a command inside the running task. Not built yet.
+func (e *Executor) Exec(deadline time.Time, name string, args []string) ([]byte, int, error) {
+	return nil, 0, ErrNotImplemented
+}
+
+// UpdateResources will change the running task's limits. Not built yet.
+func (e *Executor) UpdateResources(r *Resources) error {
+	return ErrNotImplemented
+}
+
+// CgroupPaths maps each hierarchy to the task's cgroup directory.
+func (e *Executor) CgroupPaths() map[string]string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.task == nil {
+		return nil
+	}
+	return e.task.cg.Paths()
+}

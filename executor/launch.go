@@ -1,0 +1,380 @@
+package executor
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/berthrun/berth/cgroup"
+	"github.com/berthrun/berth/nsinit"
+	"github.com/hashicorp/go-multierror"
+	"golang.org/x/sys/unix"
+)
+
+// task is a launched task's parent-side resources.
+type task struct {
+	id      string
+	dir     string // <state-dir>/<id>
+	rootDir string // the default task dir to remove; "" for a caller's
+	root    string
+	proc    *os.Process
+	pid     int
+	reaped  bool // proc was waited for: cleanup must not wait again
+	created time.Time
+
+	// cgMu orders kills against the removal of the cgroup: a Shutdown
+	// racing the task's own exit must not kill into a deleted cgroup.
+	cgMu      sync.Mutex
+	cg        *cgroup.Manager
+	cgDeleted bool
+
+	// childFiles are the child's ends of stdio pipes, closed once it runs.
+	childFiles []*os.File
+	// copies are the goroutines feeding pipes; they end when every writer
+	// in the task is gone.
+	copies sync.WaitGroup
+}
+
+// closeOnExecOnce marks every fd this process inherited close-on-exec, once:
+// an fd the embedding program inherited without the flag would otherwise
+// leak into every init stage (the child closes them again before execve).
+var closeOnExecOnce sync.Once
+
+// Launch starts the task and returns once it runs its command: the init
+// stage reported every setup step done and its execve succeeded. On any
+// failure it kills what it started and removes the cgroup, task dir and
+// state before returning; a failed setup step is a *SetupError.
+func (e *Executor) Launch(cmd *Command) (*ProcessState, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.task != nil {
+		return nil, fmt.Errorf("launch: this executor already launched task %q", e.task.id)
+	}
+	s, err := check(cmd)
+	if err != nil {
+		return nil, err
+	}
+	closeOnExecOnce.Do(func() { _ = unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC) })
+
+	t := &task{id: s.id, dir: filepath.Join(e.cfg.StateDir, s.id), root: s.root, created: time.Now()}
+	if err := os.MkdirAll(e.cfg.StateDir, 0o711); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	if err := os.Mkdir(t.dir, 0o700); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("task %q already exists (%s)", s.id, t.dir)
+		}
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	if err := e.start(t, s, cmd); err != nil {
+		if cerr := t.cleanup(); cerr != nil {
+			err = fmt.Errorf("%w (and cleaning up: %v)", err, cerr)
+		}
+		return nil, err
+	}
+	e.task = t
+	e.log.Debug("task started", "id", t.id, "pid", t.pid, "root", t.root)
+	go e.reap(t)
+	return &ProcessState{Pid: t.pid, Time: t.created}, nil
+}
+
+// start does the launch proper; the caller cleans up when it fails.
+func (e *Executor) start(t *task, s *spec, cmd *Command) error {
+	if s.defaultRoot {
+		t.rootDir = filepath.Join(t.dir, "rootfs")
+		t.root = t.rootDir
+		if err := makeDefaultTaskDir(t.rootDir); err != nil {
+			return err
+		}
+	}
+	s.plan.Root = t.root
+	s.plan.KillWithParent = e.cfg.KillWithParent
+
+	cg, err := cgroup.New(cgroup.Config{
+		Parent:    e.cfg.CgroupParent,
+		ID:        t.id,
+		Resources: cmd.Resources,
+		Version:   e.cfg.CgroupVersion,
+		V2Mount:   e.cfg.CgroupV2Mount,
+	}, e.log)
+	if err != nil {
+		return err
+	}
+	t.cg = cg
+
+	stdio, err := t.stdio(cmd)
+	if err != nil {
+		return err
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("sync socket: %w", err)
+	}
+	childSock := os.NewFile(uintptr(fds[1]), "sync-child")
+	parentSock := os.NewFile(uintptr(fds[0]), "sync-parent")
+	conn, err := net.FileConn(parentSock)
+	parentSock.Close()
+	if err != nil {
+		childSock.Close()
+		return fmt.Errorf("sync socket: %w", err)
+	}
+	defer conn.Close()
+
+	sys := &syscall.SysProcAttr{Cloneflags: s.cloneFlags}
+	if e.cfg.KillWithParent {
+		sys.Pdeathsig = syscall.SIGKILL
+	}
+	if fd, ok := cg.FD(); ok {
+		// clone3(CLONE_INTO_CGROUP): the child is born in the task's
+		// cgroup, so not one instruction of it runs outside.
+		sys.UseCgroupFD = true
+		sys.CgroupFD = fd
+	}
+	proc, err := os.StartProcess(e.cfg.InitPath, []string{nsinit.InitArg0}, &os.ProcAttr{
+		Env:   []string{},
+		Files: append(stdio, childSock),
+		Sys:   sys,
+	})
+	childSock.Close()
+	for _, f := range t.childFiles {
+		f.Close()
+	}
+	t.childFiles = nil
+	if err != nil {
+		return fmt.Errorf("start init stage %s: %w", e.cfg.InitPath, err)
+	}
+	t.proc, t.pid = proc, proc.Pid
+	if _, ok := cg.FD(); !ok {
+		// cgroup v1 has no clone-into-cgroup: the child is moved in now,
+		// while it waits for its plan, before it runs any task code.
+		if err := cg.Join(proc.Pid); err != nil {
+			return err
+		}
+	}
+
+	if err := conn.SetDeadline(time.Now().Add(e.cfg.SetupTimeout)); err != nil {
+		return fmt.Errorf("sync socket: %w", err)
+	}
+	if err := nsinit.SendPlan(conn, s.plan); err != nil {
+		return err
+	}
+	rcv := nsinit.NewReceiver(conn)
+	m, err := rcv.Expect(nsinit.MsgReady)
+	if err != nil {
+		return fmt.Errorf("init stage: %w", err)
+	}
+	if m.Type == nsinit.MsgError {
+		return setupError(m)
+	}
+	// After ready, end-of-file is the close-on-exec socket closing in a
+	// successful execve; an error message is a failed one.
+	m, err = rcv.Next()
+	switch {
+	case err == io.EOF:
+	case err != nil:
+		return fmt.Errorf("init stage: waiting for exec: %w", err)
+	case m.Type == nsinit.MsgError:
+		return setupError(m)
+	default:
+		return fmt.Errorf("init stage: expected end of file at exec, got %q", m.Type)
+	}
+	return writeState(t, stateRunning)
+}
+
+// oneLine formats several errors on one line: callers print errors as a
+// single "berth: " line.
+func oneLine(errs []error) string {
+	s := make([]string, len(errs))
+	for i, e := range errs {
+		s[i] = e.Error()
+	}
+	return strings.Join(s, "; ")
+}
+
+func setupError(m *nsinit.Message) error {
+	var errno error
+	if m.Errno != 0 {
+		errno = unix.Errno(m.Errno)
+	}
+	return &SetupError{Step: m.Step, Path: m.Path, Err: &childError{text: m.Text, errno: errno}}
+}
+
+// cloneFlags turns the isolation modes into clone(2) flags. A new mount
+// namespace is always made: the task's mounts must never touch the host's.
+func cloneFlags(iso Isolation) (uintptr, error) {
+	flags := uintptr(unix.CLONE_NEWNS)
+	for _, ns := range []struct {
+		name, mode string
+		flag       uintptr
+	}{
+		{"pid", iso.PID, unix.CLONE_NEWPID},
+		{"ipc", iso.IPC, unix.CLONE_NEWIPC},
+		{"uts", iso.UTS, unix.CLONE_NEWUTS},
+	} {
+		switch ns.mode {
+		case "", ModePrivate:
+			flags |= ns.flag
+		case ModeHost:
+		default:
+			return 0, fmt.Errorf("%s mode %q: want %s or %s", ns.name, ns.mode, ModePrivate, ModeHost)
+		}
+	}
+	switch iso.Net {
+	case "", ModeHost:
+	case ModeNone:
+		flags |= unix.CLONE_NEWNET
+	default:
+		return 0, fmt.Errorf("net mode %q: want %s or %s", iso.Net, ModeHost, ModeNone)
+	}
+	return flags, nil
+}
+
+// stdio returns the child's fds 0, 1 and 2. Files are handed over as they
+// are; other readers and writers are fed through pipes.
+func (t *task) stdio(cmd *Command) ([]*os.File, error) {
+	out := make([]*os.File, 3)
+	var err error
+	out[0], err = t.input(cmd.Stdin)
+	if err != nil {
+		return nil, err
+	}
+	if out[1], err = t.output(cmd.Stdout); err != nil {
+		return nil, err
+	}
+	if out[2], err = t.output(cmd.Stderr); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (t *task) input(r io.Reader) (*os.File, error) {
+	if f, ok := r.(*os.File); ok {
+		return f, nil
+	}
+	if r == nil {
+		return t.devNull(os.O_RDONLY)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("stdin pipe: %w", err)
+	}
+	t.childFiles = append(t.childFiles, pr)
+	go func() {
+		_, _ = io.Copy(pw, r)
+		pw.Close()
+	}()
+	return pr, nil
+}
+
+func (t *task) output(w io.Writer) (*os.File, error) {
+	if f, ok := w.(*os.File); ok {
+		return f, nil
+	}
+	if w == nil {
+		return t.devNull(os.O_WRONLY)
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("output pipe: %w", err)
+	}
+	t.childFiles = append(t.childFiles, pw)
+	t.copies.Add(1)
+	go func() {
+		defer t.copies.Done()
+		_, _ = io.Copy(w, pr)
+		pr.Close()
+	}()
+	return pw, nil
+}
+
+func (t *task) devNull(flag int) (*os.File, error) {
+	f, err := os.OpenFile(os.DevNull, flag, 0)
+	if err != nil {
+		return nil, err
+	}
+	t.childFiles = append(t.childFiles, f)
+	return f, nil
+}
+
+// cleanup kills and removes everything of the task, in order: processes,
+// cgroup, task dir, state. It keeps going past errors and returns them all.
+func (t *task) cleanup() error {
+	errs := &multierror.Error{ErrorFormat: oneLine}
+	for _, f := range t.childFiles {
+		f.Close()
+	}
+	if t.proc != nil && !t.reaped {
+		// Killing the init stage is enough before it execs; after, the
+		// cgroup kill below gets the rest.
+		_ = t.proc.Kill()
+		_, _ = t.proc.Wait()
+	}
+	t.cgMu.Lock()
+	if t.cg != nil && !t.cgDeleted {
+		if err := t.cg.KillAll(); err != nil {
+			errs = multierror.Append(errs, err)
+		}
+		if err := t.cg.Delete(); err != nil {
+			errs = multierror.Append(errs, err)
+		}
+		t.cgDeleted = true
+	}
+	t.cgMu.Unlock()
+	t.copies.Wait()
+	if t.rootDir != "" {
+		if err := removeTree(t.rootDir); err != nil {
+			errs = multierror.Append(errs, err)
+		}
+	}
+	if err := removeState(t); err != nil {
+		errs = multierror.Append(errs, err)
+	}
+	return errs.ErrorOrNil()
+}
+
+// killAll kills every process in the task's cgroup unless the cgroup is
+// already gone with the task.
+func (t *task) killAll() error {
+	t.cgMu.Lock()
+	defer t.cgMu.Unlock()
+	if t.cgDeleted {
+		return nil
+	}
+	return t.cg.KillAll()
+}
+
+// reap waits for the main process, records how it ended, then kills what it
+// left behind and removes the task.
+func (e *Executor) reap(t *task) {
+	ps, err := t.proc.Wait()
+	st := &ProcessState{Pid: t.pid, Time: time.Now()}
+	if err != nil {
+		e.log.Error("wait for task", "id", t.id, "error", err)
+		st.ExitCode = -1
+	} else if ws, ok := ps.Sys().(syscall.WaitStatus); ok {
+		if ws.Signaled() {
+			st.Signal = int(ws.Signal())
+			st.ExitCode = 128 + st.Signal
+		} else {
+			st.ExitCode = ws.ExitStatus()
+		}
+	}
+	if oom, err := t.cg.OOMKilled(); err == nil {
+		st.OOMKilled = oom
+	}
+	t.reaped = true
+	cerr := t.cleanup()
+	if cerr != nil {
+		e.log.Error("clean up task", "id", t.id, "error", cerr)
+	}
+	e.exit, e.err = st, cerr
+	e.log.Debug("task exited", "id", t.id, "exit_code", st.ExitCode, "signal", st.Signal)
+	close(e.done)
+}

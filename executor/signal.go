@@ -1,0 +1,27 @@
+package executor
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// ParseSignal reads a signal as "SIGTERM", "TERM", "term" or "15".
+func ParseSignal(s string) (unix.Signal, error) {
+	t := strings.ToUpper(strings.TrimSpace(s))
+	if n, err := strconv.Atoi(t); err == nil {
+		if n > 0 && n < 65 {
+			return unix.Signal(n), nil
+		}
+		return 0, fmt.Errorf("unknown signal %q", s)
+	}
+	if !strings.HasPrefix(t, "SIG") {
+		t = "SIG" + t
+	}
+	if sig := unix.SignalNum(t); sig != 0 {
+		return sig, nil
+	}
+	return 0, fmt.Errorf("unknown signal %q", s)
+}

@@ -1,0 +1,180 @@
+package executor
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/berthrun/berth/caps"
+	"github.com/berthrun/berth/mounts"
+	"github.com/berthrun/berth/nsinit"
+)
+
+// defaultPath is the task's PATH when its environment has none.
+const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// validID keeps ids usable as file and cgroup names.
+var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+// spec is a checked Command turned into what the launch needs.
+type spec struct {
+	id          string
+	root        string // absolute task dir; "" for the default one
+	defaultRoot bool
+	cloneFlags  uintptr
+	plan        *nsinit.Plan
+}
+
+// check validates every field of cmd, naming the field in its error, and
+// builds the init stage's plan. It runs in the parent, before anything is
+// created, so a bad Command leaves nothing behind.
+func check(cmd *Command) (*spec, error) {
+	if cmd == nil {
+		return nil, fmt.Errorf("command: nil")
+	}
+	s := &spec{id: cmd.ID}
+	if s.id == "" {
+		s.id = randomID()
+	} else if !validID.MatchString(s.id) {
+		return nil, fmt.Errorf("id %q: want letters, digits, '_', '.', '-' (up to 128, not starting with a symbol)", s.id)
+	}
+	if strings.TrimSpace(cmd.Cmd) == "" {
+		return nil, fmt.Errorf("command: empty")
+	}
+	if cmd.TaskDir == "" {
+		s.defaultRoot = true
+	} else {
+		root, err := checkTaskDir(cmd.TaskDir)
+		if err != nil {
+			return nil, err
+		}
+		s.root = root
+	}
+	if cmd.Cwd != "" && !filepath.IsAbs(cmd.Cwd) {
+		return nil, fmt.Errorf("cwd %q: must be an absolute path", cmd.Cwd)
+	}
+	if err := checkUser(cmd.User); err != nil {
+		return nil, err
+	}
+	env, err := checkEnv(cmd.Env)
+	if err != nil {
+		return nil, err
+	}
+	flags, err := cloneFlags(cmd.Isolation)
+	if err != nil {
+		return nil, err
+	}
+	s.cloneFlags = flags
+	iso := cmd.Isolation
+	if iso.Hostname != "" && iso.UTS == ModeHost {
+		return nil, fmt.Errorf("hostname: needs a private uts namespace (uts is host)")
+	}
+	set, err := caps.Compute(iso.CapAdd, iso.CapDrop)
+	if err != nil {
+		return nil, err
+	}
+	binds := make([]mounts.Bind, len(iso.Mounts))
+	for i, m := range iso.Mounts {
+		binds[i] = mounts.Bind{Source: m.Source, Dest: m.Destination, ReadOnly: m.ReadOnly}
+	}
+	ops, err := mounts.Plan(mounts.Config{HostDirs: s.defaultRoot, Binds: binds})
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Resources.Validate(); err != nil {
+		return nil, err
+	}
+	s.plan = &nsinit.Plan{
+		Mounts:     ops,
+		Hostname:   iso.Hostname,
+		LoopbackUp: iso.Net == ModeNone,
+		User:       cmd.User,
+		Caps:       set,
+		Args:       append([]string{cmd.Cmd}, cmd.Args...),
+		Env:        env,
+		Cwd:        cmd.Cwd,
+	}
+	return s, nil
+}
+
+// checkTaskDir resolves the task dir on the host: it must exist and be a
+// directory. Symlinks in the host path itself are the caller's choice and
+// are resolved here, once.
+func checkTaskDir(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("task dir %q: %w", dir, err)
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return "", fmt.Errorf("task dir %q: %w", dir, unwrapPath(err))
+	}
+	fi, err := os.Stat(real)
+	if err != nil {
+		return "", fmt.Errorf("task dir %q: %w", dir, unwrapPath(err))
+	}
+	if !fi.IsDir() {
+		return "", fmt.Errorf("task dir %q: not a directory", dir)
+	}
+	if real == "/" {
+		return "", fmt.Errorf("task dir %q: cannot be the host root", dir)
+	}
+	return real, nil
+}
+
+// checkUser checks the form of a user spec; names are resolved in the child
+// against the task's own /etc/passwd.
+func checkUser(u string) error {
+	if u == "" {
+		return nil
+	}
+	parts := strings.Split(u, ":")
+	if len(parts) > 2 || parts[0] == "" || (len(parts) == 2 && parts[1] == "") {
+		return fmt.Errorf("user %q: want USER or USER:GROUP", u)
+	}
+	for _, p := range parts {
+		if n, err := strconv.ParseInt(p, 10, 64); err == nil && (n < 0 || n > 1<<31-2) {
+			return fmt.Errorf("user %q: id %s out of range", u, p)
+		}
+	}
+	return nil
+}
+
+func checkEnv(env []string) ([]string, error) {
+	out := make([]string, 0, len(env)+1)
+	hasPath := false
+	for _, kv := range env {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("env %q: want KEY=VALUE", kv)
+		}
+		if k == "PATH" {
+			hasPath = true
+		}
+		out = append(out, kv)
+	}
+	if !hasPath {
+		out = append(out, defaultPath)
+	}
+	return out, nil
+}
+
+func randomID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// unwrapPath drops *os.PathError's op and path so the caller names the path
+// once.
+func unwrapPath(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}

@@ -1,0 +1,83 @@
+// Package nsinit is berth's init stage: the parent re-executes its own
+// binary with argv[0] set to InitArg0 inside the task's new namespaces, and
+// Init, called first thing in main, recognises that, reads the plan from the
+// sync socket, runs the setup steps in order and execs the task.
+//
+// A program that embeds the executor library must call Init at the very top
+// of main, before anything else runs:
+//
+//	func main() {
+//		nsinit.Init()
+//		...
+//	}
+//
+// In any process that is not an init stage, Init returns at once.
+package nsinit
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"runtime"
+
+	"golang.org/x/sys/unix"
+)
+
+// InitArg0 is the argv[0] the parent gives the init stage.
+const InitArg0 = "berth-init"
+
+func init() {
+	if IsInit() {
+		// Capabilities, credentials and no_new_privs are per thread and
+		// execve keeps the calling thread's: pin the whole setup and the
+		// execve to the main thread.
+		runtime.LockOSThread()
+	}
+}
+
+// IsInit reports whether this process is a berth init stage.
+func IsInit() bool { return len(os.Args) > 0 && os.Args[0] == InitArg0 }
+
+// Init runs the init stage and never returns when this process is one;
+// otherwise it returns at once. It runs in the child.
+func Init() {
+	if !IsInit() {
+		return
+	}
+	os.Exit(run())
+}
+
+// run reads the plan and carries it out; it returns only on failure, after
+// reporting the failed step to the parent.
+func run() int {
+	// The exec of the init stage cleared close-on-exec on the socket; set it
+	// again so the task's exec closes it and the parent sees end-of-file.
+	unix.CloseOnExec(SyncFD)
+	sock := os.NewFile(SyncFD, "sync")
+	c := &child{sock: sock}
+	if err := json.NewDecoder(sock).Decode(&c.plan); err != nil {
+		c.report("read plan", "", err)
+		return 1
+	}
+	for _, s := range steps {
+		if err := s.run(c); err != nil {
+			c.report(s.name, "", err)
+			return 1
+		}
+	}
+	return 1 // unreachable: the exec step only returns on error
+}
+
+// report sends a failed step to the parent. The path comes from the error
+// when it carries one (mounts.Error, os.PathError).
+func (c *child) report(step, path string, err error) {
+	m := Message{Type: MsgError, Step: step, Path: path, Text: err.Error()}
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		m.Errno = int(errno)
+	}
+	if m.Path == "" {
+		m.Path = pathOf(err)
+	}
+	_ = json.NewEncoder(c.sock).Encode(&m)
+}
