@@ -1,0 +1,94 @@
+// Package test holds berth's black-box integration tests. They need root:
+// they build berth and the static probe once, run the probe inside tasks
+// through the CLI (and the executor library) and assert on what it reports,
+// on berth's exit status and error text, and that nothing is left behind.
+package test
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/berthrun/berth/internal/testutil"
+	"github.com/berthrun/berth/nsinit"
+)
+
+var (
+	// berthBin is the berth binary under test.
+	berthBin string
+	// probeBin is the static probe; probeDir holds only it, for
+	// `--mount probeDir:/probe:ro` on the default task dir.
+	probeBin string
+	probeDir string
+)
+
+func TestMain(m *testing.M) {
+	// The executor tests re-execute this test binary as the init stage:
+	// it must take over before the testing package does anything.
+	nsinit.Init()
+	os.Exit(testMain(m))
+}
+
+func testMain(m *testing.M) int {
+	if os.Geteuid() != 0 {
+		if testutil.InCI() {
+			fmt.Fprintf(os.Stderr, "test: berth's integration tests need root and CI (CI=true) must run them as root; running as euid %d\n", os.Geteuid())
+			return 1
+		}
+		fmt.Fprintf(os.Stderr, "test: skipping berth's integration tests: they need root (running as euid %d)\n", os.Geteuid())
+		return 0
+	}
+	dir, err := os.MkdirTemp("", "berth-test-bin-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "test: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if err := buildBinaries(dir); err != nil {
+		fmt.Fprintf(os.Stderr, "test: %v\n", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// buildBinaries builds berth and the static probe into dir.
+func buildBinaries(dir string) error {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	// go test runs in the package directory; the module root is its parent.
+	root, err := filepath.Abs("..")
+	if err != nil {
+		return err
+	}
+	berthBin = filepath.Join(dir, "berth")
+	probeDir = filepath.Join(dir, "probe")
+	probeBin = filepath.Join(probeDir, "probe")
+	// The probe dir is bound into tasks that may run as a non-root user.
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.Mkdir(probeDir, 0o755); err != nil {
+		return err
+	}
+	builds := []struct {
+		out, pkg string
+		env      []string
+	}{
+		{berthBin, "./cmd/berth", nil},
+		{probeBin, "./test/probe", []string{"CGO_ENABLED=0"}},
+	}
+	for _, b := range builds {
+		c := exec.Command(goBin, "build", "-o", b.out, b.pkg)
+		c.Dir = root
+		c.Env = append(os.Environ(), b.env...)
+		if out, err := c.CombinedOutput(); err != nil {
+			return fmt.Errorf("build %s: %v\n%s", b.pkg, err, out)
+		}
+	}
+	return nil
+}
