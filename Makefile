@@ -1,0 +1,32 @@
+# berth: build, test, benchmark. Run as root: tasks need namespaces and cgroups.
+GO ?= go
+
+.PHONY: all build probe test unit integration vet fmt demo clean
+
+all: build
+
+build:
+	$(GO) build -o bin/berth ./cmd/berth
+
+probe:
+	CGO_ENABLED=0 $(GO) build -o bin/probe ./test/probe
+
+# The whole suite: unit tests and the root integration tests in test/.
+test: vet
+	$(GO) test -count=1 ./...
+
+unit:
+	$(GO) test -count=1 $$($(GO) list ./... | grep -v /test)
+
+integration:
+	$(GO) test -count=1 -v ./test/
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l . | tee /dev/stderr)"
+
+demo: build
+	./bin/berth run --hostname demo -- /bin/sh -c 'echo "pid $$$$ on $$(hostname) as $$(id -u)"; grep -E "^Cap(Eff|Bnd)|NoNewPrivs" /proc/self/status; ls /; ls /dev'
+
+clean:
+	rm -rf bin
