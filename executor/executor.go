@@ -42,6 +42,10 @@ type Config struct {
 	// process that launched it dies (PR_SET_PDEATHSIG), so a foreground CLI
 	// killed outright does not leave its task running.
 	KillWithParent bool
+	// KeepState keeps <state-dir>/<id>/state.json after the task exits,
+	// recording how it ended, until Store.Delete removes it (detached
+	// tasks). Without it the state goes with the task.
+	KeepState bool
 	// SetupTimeout bounds the init stage's setup; 30s when zero.
 	SetupTimeout time.Duration
 	Logger       hclog.Logger
@@ -203,9 +207,45 @@ func (e *Executor) Exec(deadline time.Time, name string, args []string) ([]byte,
 	return nil, 0, ErrNotImplemented
 }
 
-// UpdateResources will change the running task's limits. Not built yet.
+// UpdateResources changes the running task's limits; zero fields are left
+// as they are.
 func (e *Executor) UpdateResources(r *Resources) error {
-	return ErrNotImplemented
+	t, err := e.running()
+	if err != nil {
+		return err
+	}
+	if err := r.Validate(); err != nil {
+		return err
+	}
+	return t.withCgroup(func() error { return t.cg.Update(*r) })
+}
+
+// Pause freezes every process of the task.
+func (e *Executor) Pause() error {
+	t, err := e.running()
+	if err != nil {
+		return err
+	}
+	return t.withCgroup(t.cg.Freeze)
+}
+
+// Resume thaws the task.
+func (e *Executor) Resume() error {
+	t, err := e.running()
+	if err != nil {
+		return err
+	}
+	return t.withCgroup(t.cg.Thaw)
+}
+
+func (e *Executor) running() (*task, error) {
+	e.mu.Lock()
+	t := e.task
+	e.mu.Unlock()
+	if t == nil || e.exited() {
+		return nil, ErrNotRunning
+	}
+	return t, nil
 }
 
 // CgroupPaths maps each hierarchy to the task's cgroup directory.

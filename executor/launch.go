@@ -28,6 +28,10 @@ type task struct {
 	pid     int
 	reaped  bool // proc was waited for: cleanup must not wait again
 	created time.Time
+	// state is what state.json says; keep writes the final state there
+	// when the task ends instead of removing it.
+	state *State
+	keep  bool
 
 	// cgMu orders kills against the removal of the cgroup: a Shutdown
 	// racing the task's own exit must not kill into a deleted cgroup.
@@ -68,10 +72,15 @@ func (e *Executor) Launch(cmd *Command) (*ProcessState, error) {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
 	if err := os.Mkdir(t.dir, 0o700); err != nil {
-		if errors.Is(err, os.ErrExist) {
-			return nil, fmt.Errorf("task %q already exists (%s)", s.id, t.dir)
+		if !errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("state dir: %w", err)
 		}
-		return nil, fmt.Errorf("state dir: %w", err)
+		if err := e.reclaim(s.id); err != nil {
+			return nil, err
+		}
+		if err := os.Mkdir(t.dir, 0o700); err != nil {
+			return nil, fmt.Errorf("state dir: %w", err)
+		}
 	}
 	if err := e.start(t, s, cmd); err != nil {
 		if cerr := t.cleanup(); cerr != nil {
@@ -185,7 +194,32 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 	default:
 		return fmt.Errorf("init stage: expected end of file at exec, got %q", m.Type)
 	}
-	return writeState(t, stateRunning)
+	t.state = newState(t, &e.cfg)
+	return writeState(t.dir, t.state)
+}
+
+// reclaim frees the id of a task that crashed: its state says it runs, but
+// neither it nor its supervisor is alive. Anything else holding the id is
+// "already exists".
+func (e *Executor) reclaim(id string) error {
+	store := NewStore(e.cfg.StateDir, e.cfg.CgroupParent, e.log)
+	dir := filepath.Join(e.cfg.StateDir, id)
+	recorded, err := readState(dir)
+	if err != nil {
+		return fmt.Errorf("task %q already exists (%s; its state is unreadable: berth delete --force it)", id, dir)
+	}
+	if recorded.Status == StatusStopped {
+		return fmt.Errorf("task %q already exists (stopped; berth delete it first)", id)
+	}
+	if alive(recorded.SupervisorPid, recorded.SupervisorStartTime) {
+		return fmt.Errorf("task %q already exists", id)
+	}
+	st, err := store.Get(id)
+	if err != nil || st.Status != StatusStopped {
+		return fmt.Errorf("task %q already exists", id)
+	}
+	e.log.Warn("reclaiming the id of a crashed task", "id", id)
+	return store.purge(id, dir, st)
 }
 
 // oneLine formats several errors on one line: callers print errors as a
@@ -333,7 +367,11 @@ func (t *task) cleanup() error {
 			errs = multierror.Append(errs, err)
 		}
 	}
-	if err := removeState(t); err != nil {
+	if t.keep && t.state != nil {
+		if err := writeState(t.dir, t.state); err != nil {
+			errs = multierror.Append(errs, err)
+		}
+	} else if err := removeState(t.dir); err != nil {
 		errs = multierror.Append(errs, err)
 	}
 	return errs.ErrorOrNil()
@@ -348,6 +386,16 @@ func (t *task) killAll() error {
 		return nil
 	}
 	return t.cg.KillAll()
+}
+
+// withCgroup runs f on the task's cgroup unless it is already gone.
+func (t *task) withCgroup(f func() error) error {
+	t.cgMu.Lock()
+	defer t.cgMu.Unlock()
+	if t.cgDeleted {
+		return ErrNotRunning
+	}
+	return f()
 }
 
 // reap waits for the main process, records how it ended, then kills what it
@@ -370,6 +418,11 @@ func (e *Executor) reap(t *task) {
 		st.OOMKilled = oom
 	}
 	t.reaped = true
+	if e.cfg.KeepState && t.state != nil {
+		t.keep = true
+		t.state.Status, t.state.ExitCode, t.state.Signal, t.state.OOMKilled = StatusStopped, st.ExitCode, st.Signal, st.OOMKilled
+		t.state.Finished = &st.Time
+	}
 	cerr := t.cleanup()
 	if cerr != nil {
 		e.log.Error("clean up task", "id", t.id, "error", cerr)

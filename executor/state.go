@@ -7,41 +7,87 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/berthrun/berth/proc"
 )
 
+// Task statuses as `berth state` reports them.
 const (
-	stateRunning = "running"
-	stateFile    = "state.json"
+	StatusRunning = "running"
+	StatusPaused  = "paused"
+	StatusStopped = "stopped"
 )
 
-// State is what <state-dir>/<id>/state.json records of a task.
+const stateFile = "state.json"
+
+// State is what <state-dir>/<id>/state.json records of a task. The pid is
+// paired with its start time (field 22 of /proc/PID/stat) so that a reused
+// pid is never mistaken for the task; the same goes for the supervisor.
 type State struct {
-	ID      string            `json:"id"`
-	Pid     int               `json:"pid"`
-	Status  string            `json:"status"`
-	Cgroup  map[string]string `json:"cgroup"`
-	Rootfs  string            `json:"rootfs"`
-	Created time.Time         `json:"created"`
+	ID           string `json:"id"`
+	Pid          int    `json:"pid"`
+	PidStartTime uint64 `json:"pid_start_time"`
+	Status       string `json:"status"`
+	// ExitCode is the task's status, 128+N for signal N; -1 when the task
+	// ended while nobody was there to reap it (its supervisor was killed).
+	ExitCode  int  `json:"exit_code"`
+	Signal    int  `json:"signal"`
+	OOMKilled bool `json:"oom_killed"`
+
+	Cgroup        map[string]string `json:"cgroup"`
+	CgroupParent  string            `json:"cgroup_parent"`
+	CgroupVersion int               `json:"cgroup_version"`
+	CgroupV2Mount string            `json:"cgroup_v2_mount,omitempty"`
+
+	Rootfs string `json:"rootfs"`
+	// DefaultRootfs is true when berth built the task dir and must remove it.
+	DefaultRootfs bool `json:"default_rootfs"`
+
+	Created  time.Time  `json:"created"`
+	Finished *time.Time `json:"finished,omitempty"`
+
+	SupervisorPid       int    `json:"supervisor_pid"`
+	SupervisorStartTime uint64 `json:"supervisor_start_time"`
 }
 
-// writeState records the task atomically: a reader sees the old file or
+// procfs reads the host's /proc.
+var procfs = proc.New("/proc")
+
+// newState describes a task that has just started.
+func newState(t *task, cfg *Config) *State {
+	st := &State{
+		ID: t.id, Pid: t.pid, Status: StatusRunning,
+		Cgroup: t.cg.Paths(), CgroupParent: cfg.CgroupParent, CgroupVersion: t.cg.Version(),
+		CgroupV2Mount: cfg.CgroupV2Mount,
+		Rootfs:        t.root, DefaultRootfs: t.rootDir != "",
+		Created:       t.created,
+		SupervisorPid: os.Getpid(),
+	}
+	st.PidStartTime, _ = procfs.StartTime(t.pid)
+	st.SupervisorStartTime, _ = procfs.StartTime(st.SupervisorPid)
+	return st
+}
+
+// writeState records st in dir atomically: a reader sees the old file or
 // the new one, never half of one.
-func writeState(t *task, status string) error {
-	st := State{ID: t.id, Pid: t.pid, Status: status, Cgroup: t.cg.Paths(), Rootfs: t.root, Created: t.created}
-	b, err := json.Marshal(&st)
+func writeState(dir string, st *State) error {
+	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
-	tmp, err := os.CreateTemp(t.dir, ".state-*")
+	tmp, err := os.CreateTemp(dir, ".state-*")
 	if err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
-	_, err = tmp.Write(b)
+	_, err = tmp.Write(append(b, '\n'))
+	if err == nil {
+		err = tmp.Sync()
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), filepath.Join(t.dir, stateFile))
+		err = os.Rename(tmp.Name(), filepath.Join(dir, stateFile))
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
@@ -50,15 +96,61 @@ func writeState(t *task, status string) error {
 	return nil
 }
 
-// removeState removes the task's state directory (the task dir inside it
-// is removed first by the caller).
-func removeState(t *task) error {
-	err := os.Remove(filepath.Join(t.dir, stateFile))
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+// readState reads and checks dir/state.json. A truncated or corrupt file
+// is an error naming the file, never a zero State.
+func readState(dir string) (*State, error) {
+	file := filepath.Join(dir, stateFile)
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	var st State
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("state %s: corrupt: %w", file, err)
+	}
+	switch {
+	case st.ID == "" || st.ID != filepath.Base(dir):
+		return nil, fmt.Errorf("state %s: corrupt: id %q does not match its directory", file, st.ID)
+	case st.Pid <= 0:
+		return nil, fmt.Errorf("state %s: corrupt: pid %d", file, st.Pid)
+	case st.Status != StatusRunning && st.Status != StatusPaused && st.Status != StatusStopped:
+		return nil, fmt.Errorf("state %s: corrupt: status %q", file, st.Status)
+	case st.CgroupVersion != 1 && st.CgroupVersion != 2:
+		return nil, fmt.Errorf("state %s: corrupt: cgroup version %d", file, st.CgroupVersion)
+	}
+	return &st, nil
+}
+
+// removeState removes a task's state directory: state.json, stray temp
+// files of an interrupted write, then the directory. The default task dir
+// inside it must already be gone (removeTree).
+func removeState(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
-	if err := os.Remove(t.dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+	for _, e := range entries {
+		if e.IsDir() {
+			continue // rmdir below reports it
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("state: %w", err)
+		}
+	}
+	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("state: %w", err)
 	}
 	return nil
+}
+
+// alive reports whether pid is still the process that started at start.
+func alive(pid int, start uint64) bool {
+	if pid <= 0 || start == 0 {
+		return false
+	}
+	got, err := procfs.StartTime(pid)
+	return err == nil && got == start
 }

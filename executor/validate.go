@@ -164,6 +164,9 @@ func checkEnv(env []string) ([]string, error) {
 	return out, nil
 }
 
+// NewID returns a random task id.
+func NewID() string { return randomID() }
+
 func randomID() string {
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)

@@ -65,7 +65,25 @@ func realMain(args []string) int {
 	case "version":
 		fmt.Printf("berth version %s\n", executor.Version)
 		return 0
-	case "exec", "ps", "stats", "state", "list", "kill", "stop", "pause", "resume", "update", "delete":
+	case "state":
+		return cmdState(g, vargs)
+	case "list":
+		return cmdList(g, vargs)
+	case "kill":
+		return cmdKill(g, vargs)
+	case "stop":
+		return cmdStop(g, vargs)
+	case "pause":
+		return cmdPause(g, vargs, false)
+	case "resume":
+		return cmdPause(g, vargs, true)
+	case "update":
+		return cmdUpdate(g, vargs)
+	case "delete":
+		return cmdDelete(g, vargs)
+	case "ps":
+		return cmdPs(g, vargs)
+	case "exec", "stats":
 		return fail(exitBerth, fmt.Errorf("%s: %w", verb, executor.ErrNotImplemented))
 	default:
 		return fail(exitUsage, fmt.Errorf("unknown verb %q", verb))

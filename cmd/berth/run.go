@@ -52,7 +52,7 @@ type runFlags struct {
 	stopSignal                      string
 	grace                           time.Duration
 	stdout, stderr                  string
-	json, detach                    bool
+	json, detach, supervise         bool
 }
 
 func cmdRun(g *globals, args []string) int {
@@ -85,15 +85,13 @@ func cmdRun(g *globals, args []string) int {
 	fs.StringVar(&f.stdout, "stdout", "", "write the task's stdout to FILE")
 	fs.StringVar(&f.stderr, "stderr", "", "write the task's stderr to FILE")
 	fs.BoolVar(&f.json, "json", false, "print the final state as JSON on stderr")
-	fs.BoolVar(&f.detach, "d", false, "detach (not built yet)")
+	fs.BoolVar(&f.detach, "d", false, "detach: print the id and leave the task to a supervisor")
+	fs.BoolVar(&f.supervise, "supervise", false, "internal: be the supervisor of a detached task")
 	if err := fs.Parse(args); err != nil {
 		return fail(exitUsage, fmt.Errorf("run: %w", flagError(err)))
 	}
 	set := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	if f.detach {
-		return fail(exitBerth, fmt.Errorf("run -d: %w", executor.ErrNotImplemented))
-	}
 	argv := fs.Args()
 	if len(argv) == 0 || argv[0] == "" {
 		return fail(exitUsage, errors.New("run: no command given (berth run [flags] -- CMD [ARG...])"))
@@ -112,6 +110,15 @@ func cmdRun(g *globals, args []string) int {
 	}()
 	if err != nil {
 		return fail(exitUsage, err)
+	}
+	if f.detach && f.json {
+		return fail(exitUsage, errors.New("run: --json goes with a foreground run, not -d"))
+	}
+	if f.detach {
+		return runDetached(g, f, argv)
+	}
+	if f.supervise {
+		return supervise(g, f, cmd)
 	}
 
 	// Catch stop requests before launching, so a Ctrl-C during setup is

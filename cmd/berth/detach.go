@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime/debug"
+	"strconv"
+	"syscall"
+
+	"github.com/berthrun/berth/executor"
+)
+
+// A detached task runs under a supervisor: this same binary, re-executed as
+// `berth run --supervise ...` in a new session with no terminal. It launches
+// the task, reports on fd 3 (reportFD), reaps the task and records its exit
+// in the state file. The CLI that started it prints the id and exits.
+const reportFD = 3
+
+// launchReport is the supervisor's one message to the CLI.
+type launchReport struct {
+	ID    string `json:"id"`
+	Pid   int    `json:"pid,omitempty"`
+	Error string `json:"error,omitempty"`
+	Code  int    `json:"code,omitempty"`
+}
+
+// runDetached starts the supervisor and waits for its launch report.
+func runDetached(g *globals, f *runFlags, argv []string) int {
+	id := f.id
+	if id == "" {
+		id = executor.NewID()
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		return fail(exitBerth, fmt.Errorf("run -d: %w", err))
+	}
+	args := []string{"--state-dir", g.stateDir, "--cgroup-parent", g.cgroupParent, "--log-level", g.logLevel,
+		"run", "--supervise", "--id", id}
+	args = append(append(append(args, f.argv()...), "--"), argv...)
+	sup := exec.Command("/proc/self/exe", args...)
+	sup.Args[0] = "berth"
+	sup.ExtraFiles = []*os.File{w}
+	// A session of its own: no controlling terminal, and the shell's
+	// job-control signals (Ctrl-C, hangup) do not reach it.
+	sup.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err = sup.Start()
+	w.Close()
+	if err != nil {
+		r.Close()
+		return fail(exitBerth, fmt.Errorf("run -d: start supervisor: %w", err))
+	}
+	var rep launchReport
+	derr := json.NewDecoder(r).Decode(&rep)
+	r.Close()
+	if derr != nil {
+		// No report: the supervisor died before it could tell. Reap it
+		// so it is not left a zombie, and say how it ended.
+		state, _ := sup.Process.Wait()
+		return fail(exitBerth, fmt.Errorf("run -d: supervisor exited without a report (%v)", state))
+	}
+	_ = sup.Process.Release()
+	if rep.Error != "" {
+		return fail(rep.Code, errors.New(rep.Error))
+	}
+	fmt.Println(rep.ID)
+	return 0
+}
+
+// supervise is the supervisor's side: launch, report, wait.
+func supervise(g *globals, f *runFlags, cmd *executor.Command) int {
+	rep := os.NewFile(reportFD, "report")
+	send := func(r launchReport) {
+		_ = json.NewEncoder(rep).Encode(&r)
+		rep.Close()
+	}
+	// The supervisor's own stdio is /dev/null; the task's is too unless
+	// --stdout/--stderr named files.
+	cmd.Stdin = nil
+	if f.stdout == "" {
+		cmd.Stdout = nil
+	}
+	if f.stderr == "" {
+		cmd.Stderr = nil
+	}
+	signal.Ignore(syscall.SIGINT, syscall.SIGHUP)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM)
+
+	e := executor.New(executor.Config{StateDir: g.stateDir, CgroupParent: g.cgroupParent, Logger: g.log, KeepState: true})
+	ps, err := e.Launch(cmd)
+	if err != nil {
+		code := exitCodeFor(err)
+		send(launchReport{ID: cmd.ID, Error: err.Error(), Code: code})
+		return code
+	}
+	send(launchReport{ID: cmd.ID, Pid: ps.Pid})
+	// The supervisor idles for the task's whole life: hand back what the
+	// launch allocated.
+	debug.FreeOSMemory()
+	go func() {
+		<-sigs
+		_ = e.Shutdown(f.stopSignal, f.grace)
+	}()
+	st, err := e.Wait(context.Background())
+	if st == nil {
+		g.log.Error("wait", "id", cmd.ID, "error", err)
+		return exitBerth
+	}
+	return st.ExitCode
+}
+
+// argv rebuilds run's flags for the supervisor (without -d).
+func (f *runFlags) argv() []string {
+	var a []string
+	str := func(name, v string) {
+		if v != "" {
+			a = append(a, "--"+name, v)
+		}
+	}
+	list := func(name string, vs []string) {
+		for _, v := range vs {
+			a = append(a, "--"+name, v)
+		}
+	}
+	str("rootfs", f.rootfs)
+	str("cwd", f.cwd)
+	str("user", f.user)
+	str("hostname", f.hostname)
+	list("env", f.env)
+	list("mount", f.mounts)
+	list("cap-add", f.capAdd)
+	list("cap-drop", f.capDrop)
+	str("pid", f.pid.value)
+	str("ipc", f.ipc.value)
+	str("net", f.net.value)
+	str("memory", f.memory)
+	str("memory-swap", f.memorySwap)
+	if f.cpuShares != 0 {
+		str("cpu-shares", strconv.FormatUint(f.cpuShares, 10))
+	}
+	if f.cpus != 0 {
+		str("cpus", strconv.FormatFloat(f.cpus, 'g', -1, 64))
+	}
+	str("cpuset", f.cpuset)
+	if f.pidsLimit != 0 {
+		str("pids-limit", strconv.FormatInt(f.pidsLimit, 10))
+	}
+	str("stop-signal", f.stopSignal)
+	str("grace", f.grace.String())
+	str("stdout", f.stdout)
+	str("stderr", f.stderr)
+	return a
+}
