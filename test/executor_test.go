@@ -263,8 +263,9 @@ func TestExecutorNotImplemented(t *testing.T) {
 	if _, _, err := e.Exec(time.Now().Add(time.Minute), "/bin/true", nil); !errors.Is(err, executor.ErrNotImplemented) {
 		t.Errorf("Exec: %v, want ErrNotImplemented", err)
 	}
-	if err := e.UpdateResources(&executor.Resources{PidsLimit: 10}); !errors.Is(err, executor.ErrNotImplemented) {
-		t.Errorf("UpdateResources: %v, want ErrNotImplemented", err)
+	// UpdateResources is built (issue 3): before Launch there is no task.
+	if err := e.UpdateResources(&executor.Resources{PidsLimit: 10}); !errors.Is(err, executor.ErrNotRunning) {
+		t.Errorf("UpdateResources before Launch: %v, want ErrNotRunning", err)
 	}
 	v, err := e.Version()
 	if err != nil || v == nil || v.Version == "" {
