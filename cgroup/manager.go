@@ -74,6 +74,10 @@ type hierarchy interface {
 	// directory on v1, the only one on v2.
 	dir() string
 	paths() map[string]string
+	// allPaths is every directory the cgroup may have, including ones
+	// another process added since this Manager was made (a v1 update
+	// adds hierarchies): Delete must remove them all.
+	allPaths() []string
 	join(pid int) error
 	// pids lists the processes (thread group ids) in the cgroup and every
 	// cgroup below it.
@@ -322,7 +326,7 @@ func (m *Manager) Delete() error {
 	if err := m.Close(); err != nil {
 		result = multierror.Append(result, err)
 	}
-	for _, dir := range m.h.paths() {
+	for _, dir := range m.h.allPaths() {
 		if err := removeDir(dir); err != nil {
 			result = multierror.Append(result, err)
 		}

@@ -236,6 +236,18 @@ func (g *v1Group) paths() map[string]string {
 	return out
 }
 
+func (g *v1Group) allPaths() []string {
+	group := strings.TrimPrefix(g.dirs["freezer"], filepath.Join(g.root, "freezer"))
+	var out []string
+	for _, n := range v1Names {
+		dir := filepath.Join(g.root, n, group)
+		if _, ok := g.dirs[n]; ok || v1Mounted(g.root, n) {
+			out = append(out, dir)
+		}
+	}
+	return out
+}
+
 func (g *v1Group) join(pid int) error {
 	// AddProc writes cgroup.procs, which moves the whole thread group, in
 	// every hierarchy of the cgroup.
@@ -264,13 +276,22 @@ func (g *v1Group) pids() ([]int, error) {
 }
 
 func (g *v1Group) update(r Resources) error {
+	var missing []string
 	for _, n := range r.needs() {
 		if _, ok := g.dirs[n.controller]; !ok {
-			return fmt.Errorf("%s: the task's cgroup has no %s controller: on cgroup v1 a limit can only be updated if one was set when the task started", n.flag, n.controller)
+			if !v1Mounted(g.root, n.controller) {
+				return fmt.Errorf("%s: cgroup v1 controller %s is not mounted at %s", n.flag, n.controller, filepath.Join(g.root, n.controller))
+			}
+			missing = append(missing, n.controller)
 		}
 	}
 	if r.Cpuset != "" {
 		if err := checkCpusAvailable(r.Cpuset, filepath.Join(g.root, "cpuset", "cpuset.cpus")); err != nil {
+			return err
+		}
+	}
+	if len(missing) > 0 {
+		if err := g.addControllers(missing); err != nil {
 			return err
 		}
 	}
@@ -297,6 +318,52 @@ func (g *v1Group) update(r Resources) error {
 	if err := g.cg.Update(spec); err != nil {
 		return fmt.Errorf("update cgroup %s: %w", g.dir(), err)
 	}
+	return nil
+}
+
+// addControllers puts a running task into hierarchies it was started
+// without, so that a limit can be set on it later: on v1 each controller is
+// its own tree, and a task only gets the ones its first limits needed
+// (every extra hierarchy costs the launch a mkdir and an rmdir). The task
+// is frozen while its processes move, so none can fork into the old cgroup
+// in between; the new cgroups start without limits.
+func (g *v1Group) addControllers(names []string) (err error) {
+	if err := g.setFrozen(true); err != nil {
+		return fmt.Errorf("update cgroup %s: freeze: %w", g.dir(), err)
+	}
+	defer func() {
+		if terr := g.setFrozen(false); terr != nil && err == nil {
+			err = fmt.Errorf("update cgroup %s: thaw: %w", g.dir(), terr)
+		}
+	}()
+	group := strings.TrimPrefix(g.dirs["freezer"], filepath.Join(g.root, "freezer"))
+	added, err := cgroup1.New(cgroup1.StaticPath(group), &specs.LinuxResources{}, cgroup1.WithHierarchy(v1Hierarchy(g.root, names)))
+	if err != nil {
+		return fmt.Errorf("update cgroup %s: add %s: %w", g.dir(), strings.Join(names, ", "), err)
+	}
+	for name, dir := range v1Dirs(g.root, strings.TrimPrefix(group, "/"), names) {
+		g.dirs[name] = dir
+	}
+	pids, err := g.pids()
+	if err != nil {
+		return fmt.Errorf("update cgroup %s: %w", g.dir(), err)
+	}
+	for _, pid := range pids {
+		if err := added.AddProc(uint64(pid)); err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("update cgroup %s: move pid %d: %w", g.dir(), pid, err)
+		}
+	}
+	all := make([]string, 0, len(g.dirs))
+	for _, n := range v1Names {
+		if _, ok := g.dirs[n]; ok {
+			all = append(all, n)
+		}
+	}
+	cg, err := cgroup1.Load(cgroup1.StaticPath(group), cgroup1.WithHierarchy(v1Hierarchy(g.root, all)))
+	if err != nil {
+		return fmt.Errorf("update cgroup %s: %w", g.dir(), err)
+	}
+	g.cg = cg
 	return nil
 }
 

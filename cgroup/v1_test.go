@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -168,14 +169,58 @@ func TestV1Errors(t *testing.T) {
 		}
 	}
 
-	// Only the freezer: a pids limit cannot be added live on v1.
+	// Only the freezer without limits.
 	m := newTestManager(t, Config{Version: 1, Parent: testParent, ID: id})
 	if got := m.Paths(); len(got) != 1 || got["freezer"] == "" {
 		t.Fatalf("Paths() without limits = %v, want only the freezer", got)
 	}
-	wantErr(t, m.Update(Resources{PidsLimit: 5}), "--pids-limit: the task's cgroup has no pids controller")
 	if oom, err := m.OOMKilled(); err != nil || oom {
 		t.Errorf("OOMKilled() without memory cgroup = %v, %v; want false", oom, err)
+	}
+}
+
+// TestV1UpdateAddsController: a limit the task did not start with is added
+// live: the task's processes (a setsid'd grandchild too) move into the new
+// hierarchy, the limit is written, the task is thawed again, and Delete
+// removes the added directory as well, even from a Manager loaded before.
+func TestV1UpdateAddsController(t *testing.T) {
+	requireCgroupV1(t, "freezer", "pids")
+	id := testID(t)
+	m := newTestManager(t, Config{Version: 1, Parent: testParent, ID: id})
+	before, err := Load(Config{Version: 1, Parent: testParent, ID: id}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, grandchild := startDaemonChild(t, nil, func(pid int) {
+		if err := m.Join(pid); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if err := m.Update(Resources{PidsLimit: 5}); err != nil {
+		t.Fatalf("Update adding pids: %v", err)
+	}
+	pidsDir := filepath.Join(defaultRoot, "pids", testParent, id)
+	if got := m.Paths()["pids"]; got != pidsDir {
+		t.Fatalf("Paths()[pids] = %q, want %q", got, pidsDir)
+	}
+	assertFile(t, filepath.Join(pidsDir, "pids.max"), "5")
+	procs := readTrim(t, filepath.Join(pidsDir, "cgroup.procs"))
+	for _, pid := range []int{c.cmd.Process.Pid, grandchild} {
+		if !slices.Contains(strings.Fields(procs), strconv.Itoa(pid)) {
+			t.Errorf("pid %d not moved into %s (cgroup.procs %q)", pid, pidsDir, procs)
+		}
+	}
+	assertPaused(t, m, false)
+	if err := m.KillAll(); err != nil {
+		t.Fatal(err)
+	}
+	c.waitKilled(t)
+	// A Manager loaded before the update still removes every directory.
+	if err := before.Delete(); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if _, err := os.Stat(pidsDir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Delete left %s (stat: %v)", pidsDir, err)
 	}
 }
 

@@ -258,6 +258,8 @@ func (g *v2Group) paths() map[string]string {
 	return map[string]string{"unified": g.path}
 }
 
+func (g *v2Group) allPaths() []string { return []string{g.path} }
+
 func (g *v2Group) join(pid int) error {
 	// cgroup.procs moves the whole thread group.
 	return g.mgr.AddProc(uint64(pid))
