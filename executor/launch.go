@@ -147,7 +147,9 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 		sys.CgroupFD = fd
 	}
 	proc, err := os.StartProcess(e.cfg.InitPath, []string{nsinit.InitArg0}, &os.ProcAttr{
-		Env:   []string{},
+		// One P is all the init stage needs: it runs its steps on one
+		// locked thread, and fewer Ps mean fewer runtime threads to start.
+		Env:   []string{"GOMAXPROCS=1"},
 		Files: append(stdio, childSock),
 		Sys:   sys,
 	})

@@ -44,7 +44,7 @@ func NewStore(dir, cgroupParent string, log hclog.Logger) *Store {
 }
 
 func (s *Store) taskDir(id string) (string, error) {
-	if !validID.MatchString(id) {
+	if !validID(id) {
 		return "", fmt.Errorf("task %q: %w", id, ErrNotFound)
 	}
 	return filepath.Join(s.dir, id), nil
@@ -124,7 +124,7 @@ func (s *Store) List() ([]*State, error) {
 	}
 	var out []*State
 	for _, e := range entries {
-		if !e.IsDir() || !validID.MatchString(e.Name()) {
+		if !e.IsDir() || !validID(e.Name()) {
 			continue
 		}
 		st, err := s.Get(e.Name())

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -18,8 +17,23 @@ import (
 // defaultPath is the task's PATH when its environment has none.
 const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-// validID keeps ids usable as file and cgroup names.
-var validID = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+// validID keeps ids usable as file and cgroup names: 1 to 128 of
+// [A-Za-z0-9_.-], starting with a letter or digit. (Checked by hand: a
+// package-level regexp costs every process start, the init stage's too,
+// its compile time.)
+func validID(id string) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		alnum := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
+		if !alnum && (i == 0 || c != '_' && c != '.' && c != '-') {
+			return false
+		}
+	}
+	return true
+}
 
 // spec is a checked Command turned into what the launch needs.
 type spec struct {
@@ -40,7 +54,7 @@ func check(cmd *Command) (*spec, error) {
 	s := &spec{id: cmd.ID}
 	if s.id == "" {
 		s.id = randomID()
-	} else if !validID.MatchString(s.id) {
+	} else if !validID(s.id) {
 		return nil, fmt.Errorf("id %q: want letters, digits, '_', '.', '-' (up to 128, not starting with a symbol)", s.id)
 	}
 	if strings.TrimSpace(cmd.Cmd) == "" {
