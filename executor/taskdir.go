@@ -60,6 +60,11 @@ func removeTree(dir string) error {
 		}
 		return fmt.Errorf("remove %q: %w", dir, err)
 	}
+	if stx.Mask&unix.STATX_MNT_ID == 0 {
+		// Before Linux 5.8 there is no mount id: without it a mount left
+		// below dir cannot be told apart, so remove nothing.
+		return fmt.Errorf("remove %q: the kernel reports no mount ids (statx STATX_MNT_ID)", dir)
+	}
 	return removeIn(dir, stx.Mnt_id)
 }
 

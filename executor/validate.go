@@ -88,6 +88,12 @@ func check(cmd *Command) (*spec, error) {
 	if iso.Hostname != "" && iso.UTS == ModeHost {
 		return nil, fmt.Errorf("hostname: needs a private uts namespace (uts is host)")
 	}
+	if len(iso.Hostname) > 64 { // HOST_NAME_MAX
+		return nil, fmt.Errorf("hostname %q: longer than 64 bytes", iso.Hostname)
+	}
+	if err := checkNUL(cmd); err != nil {
+		return nil, err
+	}
 	set, err := caps.Compute(iso.CapAdd, iso.CapDrop)
 	if err != nil {
 		return nil, err
@@ -176,6 +182,26 @@ func checkEnv(env []string) ([]string, error) {
 		out = append(out, defaultPath)
 	}
 	return out, nil
+}
+
+// checkNUL refuses strings the kernel cannot take: execve and chdir read
+// C strings, so a NUL would cut them short or fail in the child.
+func checkNUL(cmd *Command) error {
+	fields := []struct {
+		name string
+		vals []string
+	}{
+		{"command", []string{cmd.Cmd}}, {"args", cmd.Args}, {"env", cmd.Env},
+		{"cwd", []string{cmd.Cwd}}, {"user", []string{cmd.User}}, {"hostname", []string{cmd.Isolation.Hostname}},
+	}
+	for _, f := range fields {
+		for _, v := range f.vals {
+			if strings.IndexByte(v, 0) >= 0 {
+				return fmt.Errorf("%s %q: contains a NUL byte", f.name, v)
+			}
+		}
+	}
+	return nil
 }
 
 // NewID returns a random task id.

@@ -23,9 +23,11 @@ func lookPath(name string, env []string) (string, error) {
 		return name, checkExec(name)
 	}
 	pathVar := ""
+	// The first PATH= is the one the task's getenv will see.
 	for _, kv := range env {
 		if strings.HasPrefix(kv, "PATH=") {
 			pathVar = kv[len("PATH="):]
+			break
 		}
 	}
 	var denied error

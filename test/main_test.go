@@ -79,7 +79,8 @@ func buildBinaries(dir string) error {
 		out, pkg string
 		env      []string
 	}{
-		{berthBin, "./cmd/berth", nil},
+		// berth is built the way the Makefile and README build it: static.
+		{berthBin, "./cmd/berth", []string{"CGO_ENABLED=0"}},
 		{probeBin, "./test/probe", []string{"CGO_ENABLED=0"}},
 	}
 	for _, b := range builds {
