@@ -48,6 +48,22 @@ func (m *Manager) Paused() (bool, error) {
 // The request is repeated on each round: on v1 that also catches tasks a
 // slow freeze missed.
 func (m *Manager) waitFrozen(frozen bool, timeout time.Duration) error {
+	return waitFrozen(m.h, frozen, timeout)
+}
+
+// freezable is the part of a hierarchy that freezes.
+type freezable interface {
+	dir() string
+	setFrozen(frozen bool) error
+	frozen() (bool, error)
+}
+
+// freezeWait returns a function that freezes or thaws h and waits for it.
+func freezeWait(h freezable) func(bool) error {
+	return func(frozen bool) error { return waitFrozen(h, frozen, freezeTimeout) }
+}
+
+func waitFrozen(h freezable, frozen bool, timeout time.Duration) error {
 	op := "thaw"
 	if frozen {
 		op = "freeze"
@@ -55,18 +71,18 @@ func (m *Manager) waitFrozen(frozen bool, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	delay := time.Millisecond
 	for {
-		if err := m.h.setFrozen(frozen); err != nil {
-			return fmt.Errorf("%s cgroup %s: %w", op, m.h.dir(), err)
+		if err := h.setFrozen(frozen); err != nil {
+			return fmt.Errorf("%s cgroup %s: %w", op, h.dir(), err)
 		}
-		got, err := m.h.frozen()
+		got, err := h.frozen()
 		if err != nil {
-			return fmt.Errorf("%s cgroup %s: %w", op, m.h.dir(), err)
+			return fmt.Errorf("%s cgroup %s: %w", op, h.dir(), err)
 		}
 		if got == frozen {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s cgroup %s: kernel did not finish within %s", op, m.h.dir(), timeout)
+			return fmt.Errorf("%s cgroup %s: kernel did not finish within %s", op, h.dir(), timeout)
 		}
 		time.Sleep(delay)
 		delay = min(2*delay, 50*time.Millisecond)

@@ -24,7 +24,25 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// The ways a task's cgroup can be laid out (Config.Version).
 const (
+	// V1: a freezer cgroup to track, freeze and kill the task, and one
+	// cgroup per v1 controller its limits need.
+	V1 = 1
+	// V2: one cgroup on the unified hierarchy.
+	V2 = 2
+	// Hybrid: on a host with both, the task is tracked, frozen and killed
+	// on the unified hierarchy, which it is cloned straight into
+	// (CLONE_INTO_CGROUP), and limited by v1 controller cgroups only when
+	// it has limits. Moving a process into a v1 cgroup waits for an RCU
+	// grace period (the kernel's cgroup_threadgroup_rwsem), several
+	// milliseconds per launch; a task without limits never pays it.
+	Hybrid = 3
+)
+
+const (
+	// hybridMount is where hybrid hosts mount the unified hierarchy.
+	hybridMount = "/sys/fs/cgroup/unified"
 	// DefaultParent is the cgroup every task lives under unless
 	// Config.Parent says otherwise.
 	DefaultParent = "berth"
@@ -45,8 +63,9 @@ type Config struct {
 	ID string
 	// Resources are the limits New applies.
 	Resources Resources
-	// Version forces 1 or 2; 0 detects: unified -> v2 at /sys/fs/cgroup;
-	// legacy/hybrid -> v1.
+	// Version forces V1, V2 or Hybrid; 0 detects: unified -> V2 at
+	// /sys/fs/cgroup; hybrid -> Hybrid (unified at /sys/fs/cgroup/unified);
+	// legacy -> V1.
 	Version int
 	// V2Mount overrides the cgroup2 mount point (tests:
 	// "/sys/fs/cgroup/unified" or a fake tree in t.TempDir()).
@@ -79,6 +98,9 @@ type hierarchy interface {
 	// adds hierarchies): Delete must remove them all.
 	allPaths() []string
 	join(pid int) error
+	// adopt joins pid to what clone3's CLONE_INTO_CGROUP did not place it
+	// in.
+	adopt(pid int) error
 	// pids lists the processes (thread group ids) in the cgroup and every
 	// cgroup below it.
 	pids() ([]int, error)
@@ -115,10 +137,13 @@ func New(cfg Config, log hclog.Logger) (*Manager, error) {
 	}
 	// Refuse limits the host cannot enforce before touching any cgroup,
 	// a leftover one included.
-	if cfg.Version == 1 {
-		_, err = planV1(cfg)
-	} else {
+	switch cfg.Version {
+	case V1:
+		_, err = planV1(cfg, true)
+	case V2:
 		err = checkV2(cfg)
+	case Hybrid:
+		err = checkHybrid(cfg)
 	}
 	if err != nil {
 		return nil, err
@@ -135,10 +160,13 @@ func New(cfg Config, log hclog.Logger) (*Manager, error) {
 	}
 
 	var h hierarchy
-	if cfg.Version == 1 {
-		h, err = newV1(cfg, log)
-	} else {
+	switch cfg.Version {
+	case V1:
+		h, err = newV1(cfg, log, true)
+	case V2:
 		h, err = newV2(cfg, log)
+	case Hybrid:
+		h, err = newHybrid(cfg, log)
 	}
 	if err != nil {
 		return nil, err
@@ -168,10 +196,13 @@ func load(cfg Config, log hclog.Logger) (*Manager, error) {
 		h   hierarchy
 		err error
 	)
-	if cfg.Version == 1 {
+	switch cfg.Version {
+	case V1:
 		h, err = loadV1(cfg, log)
-	} else {
+	case V2:
 		h, err = loadV2(cfg, log)
+	case Hybrid:
+		h, err = loadHybrid(cfg, log)
 	}
 	if err != nil {
 		return nil, err
@@ -195,7 +226,8 @@ func prepare(cfg Config, log hclog.Logger) (Config, hclog.Logger, error) {
 	if cfg.V1Root == "" {
 		cfg.V1Root = defaultRoot
 	}
-	if cfg.V2Mount == "" {
+	v2MountSet := cfg.V2Mount != ""
+	if !v2MountSet {
 		cfg.V2Mount = defaultRoot
 	}
 	p := cfg.Parent
@@ -210,16 +242,19 @@ func prepare(cfg Config, log hclog.Logger) (Config, hclog.Logger, error) {
 		switch mode := cgroups.Mode(); mode {
 		case cgroups.Unified:
 			cfg.Version = 2
-		case cgroups.Legacy, cgroups.Hybrid:
-			// On a hybrid host the controllers live in the v1
-			// hierarchies; the v2 one at /sys/fs/cgroup/unified has none.
-			cfg.Version = 1
+		case cgroups.Hybrid:
+			cfg.Version = Hybrid
+		case cgroups.Legacy:
+			cfg.Version = V1
 		default:
 			return cfg, nil, fmt.Errorf("detect cgroup version: no cgroup filesystem mounted at %s", defaultRoot)
 		}
-	case 1, 2:
+	case V1, V2, Hybrid:
 	default:
-		return cfg, nil, fmt.Errorf("cgroup version %d: must be 1 or 2", cfg.Version)
+		return cfg, nil, fmt.Errorf("cgroup version %d: must be 1, 2 or 3 (hybrid)", cfg.Version)
+	}
+	if cfg.Version == Hybrid && !v2MountSet {
+		cfg.V2Mount = hybridMount
 	}
 	return cfg, log.With("cgroup", cfg.group()), nil
 }
@@ -229,7 +264,7 @@ func (c Config) group() string {
 	return path.Join(c.Parent, c.ID)
 }
 
-// Version returns the cgroup version the task's cgroup lives on: 1 or 2.
+// Version returns how the task's cgroup is laid out: V1, V2 or Hybrid.
 func (m *Manager) Version() int {
 	return m.h.version()
 }
@@ -237,7 +272,7 @@ func (m *Manager) Version() int {
 // openFD opens the v2 cgroup directory for CLONE_INTO_CGROUP. O_PATH is
 // enough: clone3 resolves the fd with fdget_raw, which accepts it.
 func (m *Manager) openFD() error {
-	if m.h.version() != 2 {
+	if m.h.version() == V1 {
 		return nil
 	}
 	fd, err := unix.Open(m.h.dir(), unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
@@ -273,6 +308,17 @@ func (m *Manager) Close() error {
 	m.fd = -1
 	if err != nil {
 		return &os.PathError{Op: "close cgroup", Path: m.h.dir(), Err: err}
+	}
+	return nil
+}
+
+// Adopt completes the placement of a process started into FD() with
+// clone3: it joins the hierarchies clone3 could not place it in (every one
+// on V1, where there is no FD; the v1 limit controllers on Hybrid; none on
+// V2). The executor calls it before it releases the child.
+func (m *Manager) Adopt(pid int) error {
+	if err := m.h.adopt(pid); err != nil {
+		return fmt.Errorf("join pid %d to cgroup %s: %w", pid, m.h.dir(), err)
 	}
 	return nil
 }

@@ -20,7 +20,7 @@ func TestConfigErrors(t *testing.T) {
 		{Config{ID: ""}, `cgroup of task "": the id must be a single path element`},
 		{Config{ID: "a/b"}, `cgroup of task "a/b": the id must be a single path element`},
 		{Config{ID: ".."}, `cgroup of task "..": the id must be a single path element`},
-		{Config{ID: "a", Version: 3}, "cgroup version 3: must be 1 or 2"},
+		{Config{ID: "a", Version: 4}, "cgroup version 4: must be 1, 2 or 3 (hybrid)"},
 		// Resources are checked before anything is touched.
 		{Config{ID: "a", Version: 2, V2Mount: fake, Resources: Resources{CPUShares: 1}}, "--cpu-shares: 1 is below the minimum of 2"},
 	} {

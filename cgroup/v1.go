@@ -23,9 +23,13 @@ var v1Names = []string{"freezer", "memory", "cpu", "cpuset", "pids"}
 
 // v1Group is a task's cgroup on cgroup v1: one directory per hierarchy.
 type v1Group struct {
-	log  hclog.Logger
-	root string
-	cg   cgroup1.Cgroup
+	log   hclog.Logger
+	root  string
+	group string // relative to each hierarchy's root
+	// freezer is false for the limits-only part of a hybrid cgroup, whose
+	// processes are tracked and frozen on the unified hierarchy instead.
+	freezer bool
+	cg      cgroup1.Cgroup
 	// dirs maps each hierarchy the cgroup is in to its directory there.
 	dirs map[string]string
 	// swapAccounting is whether the kernel has memory.memsw.* files
@@ -35,16 +39,19 @@ type v1Group struct {
 
 // planV1 checks that every hierarchy cfg needs is mounted, and the
 // cpuset, and returns the hierarchies' names.
-func planV1(cfg Config) ([]string, error) {
+func planV1(cfg Config, freezer bool) ([]string, error) {
 	r, root := cfg.Resources, cfg.V1Root
-	names := []string{"freezer"}
+	var names []string
+	if freezer {
+		names = append(names, "freezer")
+	}
 	for _, n := range r.needs() {
 		if !v1Mounted(root, n.controller) {
 			return nil, fmt.Errorf("%s: cgroup v1 controller %s is not mounted at %s", n.flag, n.controller, filepath.Join(root, n.controller))
 		}
 		names = append(names, n.controller)
 	}
-	if !v1Mounted(root, "freezer") {
+	if freezer && !v1Mounted(root, "freezer") {
 		return nil, fmt.Errorf("cgroup v1 freezer is not mounted at %s: berth needs it to list, freeze and kill a task's processes", filepath.Join(root, "freezer"))
 	}
 	if r.Cpuset != "" {
@@ -55,13 +62,13 @@ func planV1(cfg Config) ([]string, error) {
 	return names, nil
 }
 
-func newV1(cfg Config, log hclog.Logger) (*v1Group, error) {
+func newV1(cfg Config, log hclog.Logger, freezer bool) (*v1Group, error) {
 	r, root, group := cfg.Resources, cfg.V1Root, cfg.group()
-	names, err := planV1(cfg)
+	names, err := planV1(cfg, freezer)
 	if err != nil {
 		return nil, err
 	}
-	g := &v1Group{log: log, root: root, dirs: v1Dirs(root, group, names), swapAccounting: v1SwapAccounting(root)}
+	g := &v1Group{log: log, root: root, group: group, freezer: freezer, dirs: v1Dirs(root, group, names), swapAccounting: v1SwapAccounting(root)}
 	g.warnSwap(r)
 	// cgroup1.New makes each directory and writes the limits, and for
 	// cpuset first copies cpuset.cpus and cpuset.mems down from the parent:
@@ -106,9 +113,12 @@ func loadV1(cfg Config, log hclog.Logger) (*v1Group, error) {
 	for _, s := range cg.Subsystems() {
 		names = append(names, string(s.Name()))
 	}
+	_, hasFreezer := v1Dirs(root, group, names)["freezer"]
 	return &v1Group{
 		log:            log,
 		root:           root,
+		group:          group,
+		freezer:        hasFreezer,
 		cg:             cg,
 		dirs:           v1Dirs(root, group, names),
 		swapAccounting: v1SwapAccounting(root),
@@ -237,16 +247,17 @@ func (g *v1Group) paths() map[string]string {
 }
 
 func (g *v1Group) allPaths() []string {
-	group := strings.TrimPrefix(g.dirs["freezer"], filepath.Join(g.root, "freezer"))
 	var out []string
 	for _, n := range v1Names {
-		dir := filepath.Join(g.root, n, group)
+		dir := filepath.Join(g.root, n, g.group)
 		if _, ok := g.dirs[n]; ok || v1Mounted(g.root, n) {
 			out = append(out, dir)
 		}
 	}
 	return out
 }
+
+func (g *v1Group) adopt(pid int) error { return g.join(pid) }
 
 func (g *v1Group) join(pid int) error {
 	// AddProc writes cgroup.procs, which moves the whole thread group, in
@@ -291,7 +302,7 @@ func (g *v1Group) update(r Resources) error {
 		}
 	}
 	if len(missing) > 0 {
-		if err := g.addControllers(missing); err != nil {
+		if err := g.addControllers(missing, freezeWait(g)); err != nil {
 			return err
 		}
 	}
@@ -327,24 +338,30 @@ func (g *v1Group) update(r Resources) error {
 // (every extra hierarchy costs the launch a mkdir and an rmdir). The task
 // is frozen while its processes move, so none can fork into the old cgroup
 // in between; the new cgroups start without limits.
-func (g *v1Group) addControllers(names []string) (err error) {
-	if err := g.setFrozen(true); err != nil {
+func (g *v1Group) addControllers(names []string, freeze func(bool) error) (err error) {
+	return g.addControllersOf(names, freeze, g.pids)
+}
+
+// addControllersOf is addControllers with the task's pids listed by the
+// caller (a hybrid cgroup lists them on the unified hierarchy).
+func (g *v1Group) addControllersOf(names []string, freeze func(bool) error, list func() ([]int, error)) (err error) {
+	if err := freeze(true); err != nil {
 		return fmt.Errorf("update cgroup %s: freeze: %w", g.dir(), err)
 	}
 	defer func() {
-		if terr := g.setFrozen(false); terr != nil && err == nil {
+		if terr := freeze(false); terr != nil && err == nil {
 			err = fmt.Errorf("update cgroup %s: thaw: %w", g.dir(), terr)
 		}
 	}()
-	group := strings.TrimPrefix(g.dirs["freezer"], filepath.Join(g.root, "freezer"))
+	group := "/" + g.group
 	added, err := cgroup1.New(cgroup1.StaticPath(group), &specs.LinuxResources{}, cgroup1.WithHierarchy(v1Hierarchy(g.root, names)))
 	if err != nil {
 		return fmt.Errorf("update cgroup %s: add %s: %w", g.dir(), strings.Join(names, ", "), err)
 	}
-	for name, dir := range v1Dirs(g.root, strings.TrimPrefix(group, "/"), names) {
+	for name, dir := range v1Dirs(g.root, g.group, names) {
 		g.dirs[name] = dir
 	}
-	pids, err := g.pids()
+	pids, err := list()
 	if err != nil {
 		return fmt.Errorf("update cgroup %s: %w", g.dir(), err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/berthrun/berth/cgroup"
 	"github.com/berthrun/berth/nsinit"
+	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-multierror"
 	"golang.org/x/sys/unix"
 )
@@ -96,6 +97,7 @@ func (e *Executor) Launch(cmd *Command) (*ProcessState, error) {
 
 // start does the launch proper; the caller cleans up when it fails.
 func (e *Executor) start(t *task, s *spec, cmd *Command) error {
+	mark := stopwatch(e.log, t.id)
 	if s.defaultRoot {
 		t.rootDir = filepath.Join(t.dir, "rootfs")
 		t.root = t.rootDir
@@ -105,6 +107,7 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 	}
 	s.plan.Root = t.root
 	s.plan.KillWithParent = e.cfg.KillWithParent
+	mark("task dir")
 
 	cg, err := cgroup.New(cgroup.Config{
 		Parent:    e.cfg.CgroupParent,
@@ -117,6 +120,7 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 		return err
 	}
 	t.cg = cg
+	mark("cgroup")
 
 	stdio, err := t.stdio(cmd)
 	if err != nil {
@@ -162,12 +166,12 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 		return fmt.Errorf("start init stage %s: %w", e.cfg.InitPath, err)
 	}
 	t.proc, t.pid = proc, proc.Pid
-	if _, ok := cg.FD(); !ok {
-		// cgroup v1 has no clone-into-cgroup: the child is moved in now,
-		// while it waits for its plan, before it runs any task code.
-		if err := cg.Join(proc.Pid); err != nil {
-			return err
-		}
+	mark("spawn init stage")
+	// Where clone3 could not place the child (cgroup v1 hierarchies), it
+	// is moved in now, while it waits for its plan, before it runs any
+	// task code.
+	if err := cg.Adopt(proc.Pid); err != nil {
+		return err
 	}
 
 	if err := conn.SetDeadline(time.Now().Add(e.cfg.SetupTimeout)); err != nil {
@@ -176,6 +180,7 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 	if err := nsinit.SendPlan(conn, s.plan); err != nil {
 		return err
 	}
+	mark("send plan")
 	rcv := nsinit.NewReceiver(conn)
 	m, err := rcv.Expect(nsinit.MsgReady)
 	if err != nil {
@@ -184,6 +189,7 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 	if m.Type == nsinit.MsgError {
 		return setupError(m)
 	}
+	mark("init stage setup")
 	// After ready, end-of-file is the close-on-exec socket closing in a
 	// successful execve; an error message is a failed one.
 	m, err = rcv.Next()
@@ -196,8 +202,11 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 	default:
 		return fmt.Errorf("init stage: expected end of file at exec, got %q", m.Type)
 	}
+	mark("exec")
 	t.state = newState(t, &e.cfg)
-	return writeState(t.dir, t.state)
+	err = writeState(t.dir, t.state)
+	mark("state")
+	return err
 }
 
 // reclaim frees the id of a task that crashed: its state says it runs, but
@@ -222,6 +231,20 @@ func (e *Executor) reclaim(id string) error {
 	}
 	e.log.Warn("reclaiming the id of a crashed task", "id", id)
 	return store.purge(id, dir, st)
+}
+
+// stopwatch logs, at trace level, how long each launch step took: the
+// breakdown the benchmarks report.
+func stopwatch(log hclog.Logger, id string) func(step string) {
+	if !log.IsTrace() {
+		return func(string) {}
+	}
+	last := time.Now()
+	return func(step string) {
+		now := time.Now()
+		log.Trace("launch step", "id", id, "step", step, "took", now.Sub(last))
+		last = now
+	}
 }
 
 // oneLine formats several errors on one line: callers print errors as a

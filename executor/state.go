@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/berthrun/berth/cgroup"
 	"github.com/berthrun/berth/proc"
 )
 
@@ -115,7 +116,7 @@ func readState(dir string) (*State, error) {
 		return nil, fmt.Errorf("state %s: corrupt: pid %d", file, st.Pid)
 	case st.Status != StatusRunning && st.Status != StatusPaused && st.Status != StatusStopped:
 		return nil, fmt.Errorf("state %s: corrupt: status %q", file, st.Status)
-	case st.CgroupVersion != 1 && st.CgroupVersion != 2:
+	case st.CgroupVersion != cgroup.V1 && st.CgroupVersion != cgroup.V2 && st.CgroupVersion != cgroup.Hybrid:
 		return nil, fmt.Errorf("state %s: corrupt: cgroup version %d", file, st.CgroupVersion)
 	}
 	return &st, nil

@@ -21,23 +21,39 @@ func cgroupLine(l string) (controllers []string, path string) {
 	return strings.Split(parts[1], ","), parts[2]
 }
 
+// trackingHierarchy is the hierarchy berth tracks a task's processes in:
+// the unified one ("" in /proc/self/cgroup's "0::" line) on cgroup v2 and
+// on hybrid hosts (where the task is cloned straight into it), the freezer
+// on a v1-only host.
+func trackingHierarchy() string {
+	for _, f := range []string{"/sys/fs/cgroup/cgroup.controllers", "/sys/fs/cgroup/unified/cgroup.controllers"} {
+		if _, err := os.Stat(f); err == nil {
+			return ""
+		}
+	}
+	return "freezer"
+}
+
 // assertInCgroup checks that the task's /proc/self/cgroup puts it in
-// <parent>/<id>, in the freezer hierarchy when it has one (cgroup v1).
+// <parent>/<id> in the hierarchy berth tracks it in.
 func assertInCgroup(t *testing.T, lines []string, parent, id string) {
 	t.Helper()
 	suffix := "/" + parent + "/" + id
+	want := trackingHierarchy()
 	found := false
 	for _, l := range lines {
 		ctrls, path := cgroupLine(l)
-		if strings.HasSuffix(path, suffix) {
-			found = true
+		tracked := (want == "" && len(ctrls) == 1 && ctrls[0] == "") || slices.Contains(ctrls, want)
+		if !tracked {
+			continue
 		}
-		if slices.Contains(ctrls, "freezer") && !strings.HasSuffix(path, suffix) {
-			t.Errorf("freezer cgroup %q, want a path ending in %s", path, suffix)
+		found = true
+		if !strings.HasSuffix(path, suffix) {
+			t.Errorf("cgroup %q of hierarchy %q, want a path ending in %s", path, want, suffix)
 		}
 	}
 	if !found {
-		t.Errorf("task cgroups %q: none ends in %s", lines, suffix)
+		t.Errorf("task cgroups %q: no line for hierarchy %q", lines, want)
 	}
 }
 
