@@ -23,8 +23,8 @@ import (
 type task struct {
 	id      string
 	dir     string // <state-dir>/<id>
-	rootDir string // the default task dir to remove; "" for a caller's
-	root    string
+	root    string // where the child finds the task dir
+	rootfs  string // the caller's task dir; "" for the default one
 	proc    *os.Process
 	pid     int
 	reaped  bool // proc was waited for: cleanup must not wait again
@@ -68,7 +68,7 @@ func (e *Executor) Launch(cmd *Command) (*ProcessState, error) {
 	}
 	closeOnExecOnce.Do(func() { _ = unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC) })
 
-	t := &task{id: s.id, dir: filepath.Join(e.cfg.StateDir, s.id), root: s.root, created: time.Now()}
+	t := &task{id: s.id, dir: filepath.Join(e.cfg.StateDir, s.id), root: s.root, rootfs: s.root, created: time.Now()}
 	if err := os.MkdirAll(e.cfg.StateDir, 0o711); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
@@ -84,7 +84,7 @@ func (e *Executor) Launch(cmd *Command) (*ProcessState, error) {
 		}
 	}
 	if err := e.start(t, s, cmd); err != nil {
-		if cerr := t.cleanup(); cerr != nil {
+		if cerr := t.cleanup(func(string) {}); cerr != nil {
 			err = fmt.Errorf("%w (and cleaning up: %v)", err, cerr)
 		}
 		return nil, err
@@ -97,13 +97,12 @@ func (e *Executor) Launch(cmd *Command) (*ProcessState, error) {
 
 // start does the launch proper; the caller cleans up when it fails.
 func (e *Executor) start(t *task, s *spec, cmd *Command) error {
-	mark := stopwatch(e.log, t.id)
+	mark := stopwatch(e.log, t.id, "launch step")
 	if s.defaultRoot {
-		t.rootDir = filepath.Join(t.dir, "rootfs")
-		t.root = t.rootDir
-		if err := makeDefaultTaskDir(t.rootDir); err != nil {
-			return err
-		}
+		// The child mounts a tmpfs over the task's state dir, in its own
+		// mount namespace, and builds the task dir there.
+		t.root = t.dir
+		s.plan.RootTmpfs = true
 	}
 	s.plan.Root = t.root
 	s.plan.KillWithParent = e.cfg.KillWithParent
@@ -150,6 +149,8 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 		sys.UseCgroupFD = true
 		sys.CgroupFD = fd
 	}
+	s.plan.Timings = e.log.IsTrace()
+	spawned := time.Now()
 	proc, err := os.StartProcess(e.cfg.InitPath, []string{nsinit.InitArg0}, &os.ProcAttr{
 		// One P is all the init stage needs: it runs its steps on one
 		// locked thread, and fewer Ps mean fewer runtime threads to start.
@@ -188,6 +189,14 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 	}
 	if m.Type == nsinit.MsgError {
 		return setupError(m)
+	}
+	if e.log.IsTrace() && len(m.Steps) > 0 {
+		prev := spawned
+		for _, st := range m.Steps {
+			at := time.Unix(0, st.At)
+			e.log.Trace("init stage step", "id", t.id, "step", st.Name, "took", at.Sub(prev))
+			prev = at
+		}
 	}
 	mark("init stage setup")
 	// After ready, end-of-file is the close-on-exec socket closing in a
@@ -235,14 +244,14 @@ func (e *Executor) reclaim(id string) error {
 
 // stopwatch logs, at trace level, how long each launch step took: the
 // breakdown the benchmarks report.
-func stopwatch(log hclog.Logger, id string) func(step string) {
+func stopwatch(log hclog.Logger, id, what string) func(step string) {
 	if !log.IsTrace() {
 		return func(string) {}
 	}
 	last := time.Now()
 	return func(step string) {
 		now := time.Now()
-		log.Trace("launch step", "id", id, "step", step, "took", now.Sub(last))
+		log.Trace(what, "id", id, "step", step, "took", now.Sub(last))
 		last = now
 	}
 }
@@ -364,7 +373,7 @@ func (t *task) devNull(flag int) (*os.File, error) {
 
 // cleanup kills and removes everything of the task, in order: processes,
 // cgroup, task dir, state. It keeps going past errors and returns them all.
-func (t *task) cleanup() error {
+func (t *task) cleanup(mark func(step string)) error {
 	errs := &multierror.Error{ErrorFormat: oneLine}
 	for _, f := range t.childFiles {
 		f.Close()
@@ -380,18 +389,15 @@ func (t *task) cleanup() error {
 		if err := t.cg.KillAll(); err != nil {
 			errs = multierror.Append(errs, err)
 		}
+		mark("kill leftovers")
 		if err := t.cg.Delete(); err != nil {
 			errs = multierror.Append(errs, err)
 		}
+		mark("delete cgroup")
 		t.cgDeleted = true
 	}
 	t.cgMu.Unlock()
 	t.copies.Wait()
-	if t.rootDir != "" {
-		if err := removeTree(t.rootDir); err != nil {
-			errs = multierror.Append(errs, err)
-		}
-	}
 	if t.keep && t.state != nil {
 		if err := writeState(t.dir, t.state); err != nil {
 			errs = multierror.Append(errs, err)
@@ -399,6 +405,7 @@ func (t *task) cleanup() error {
 	} else if err := removeState(t.dir); err != nil {
 		errs = multierror.Append(errs, err)
 	}
+	mark("state")
 	return errs.ErrorOrNil()
 }
 
@@ -428,6 +435,7 @@ func (t *task) withCgroup(f func() error) error {
 func (e *Executor) reap(t *task) {
 	ps, err := t.proc.Wait()
 	st := &ProcessState{Pid: t.pid, Time: time.Now()}
+	mark := stopwatch(e.log, t.id, "exit step")
 	if err != nil {
 		e.log.Error("wait for task", "id", t.id, "error", err)
 		st.ExitCode = -1
@@ -448,7 +456,8 @@ func (e *Executor) reap(t *task) {
 		t.state.Status, t.state.ExitCode, t.state.Signal, t.state.OOMKilled = StatusStopped, st.ExitCode, st.Signal, st.OOMKilled
 		t.state.Finished = &st.Time
 	}
-	cerr := t.cleanup()
+	mark("wait status")
+	cerr := t.cleanup(mark)
 	if cerr != nil {
 		e.log.Error("clean up task", "id", t.id, "error", cerr)
 	}

@@ -40,8 +40,10 @@ type State struct {
 	CgroupVersion int               `json:"cgroup_version"`
 	CgroupV2Mount string            `json:"cgroup_v2_mount,omitempty"`
 
+	// Rootfs is the task dir given; empty for the default one, which
+	// exists only in the task's mount namespace.
 	Rootfs string `json:"rootfs"`
-	// DefaultRootfs is true when berth built the task dir and must remove it.
+	// DefaultRootfs is true when the task runs on the default task dir.
 	DefaultRootfs bool `json:"default_rootfs"`
 
 	Created  time.Time  `json:"created"`
@@ -60,7 +62,7 @@ func newState(t *task, cfg *Config) *State {
 		ID: t.id, Pid: t.pid, Status: StatusRunning,
 		Cgroup: t.cg.Paths(), CgroupParent: cfg.CgroupParent, CgroupVersion: t.cg.Version(),
 		CgroupV2Mount: cfg.CgroupV2Mount,
-		Rootfs:        t.root, DefaultRootfs: t.rootDir != "",
+		Rootfs:        t.rootfs, DefaultRootfs: t.rootfs == "",
 		Created:       t.created,
 		SupervisorPid: os.Getpid(),
 	}
@@ -80,10 +82,10 @@ func writeState(dir string, st *State) error {
 	if err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
+	// No fsync: the state describes processes, which do not survive a
+	// crash of the machine either (the default state dir is tmpfs); the
+	// rename alone keeps readers from ever seeing half a file.
 	_, err = tmp.Write(append(b, '\n'))
-	if err == nil {
-		err = tmp.Sync()
-	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}

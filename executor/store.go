@@ -330,9 +330,6 @@ func (s *Store) purge(id, dir string, st *State) error {
 			return wrapErr("delete", id, err)
 		}
 	}
-	if err := removeTree(filepath.Join(dir, "rootfs")); err != nil {
-		return wrapErr("delete", id, err)
-	}
 	return wrapErr("delete", id, removeState(dir))
 }
 

@@ -15,6 +15,21 @@ func Propagate() error {
 	return wrap("make rslave", "/", unix.Mount("", "/", "", unix.MS_SLAVE|unix.MS_REC, ""))
 }
 
+// RootTmpfs mounts a fresh tmpfs at root to build the default task dir in.
+// It runs in the child, in its own mount namespace, so the directory exists
+// only there: nothing is created on the host's disk, and nothing is left
+// behind however the task ends. The tmpfs only holds mount points and
+// links, and goes read-only once they are made (ReadOnlyRoot).
+func RootTmpfs(root string) error {
+	return wrap("mount tmpfs", root, unix.Mount("tmpfs", root, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=755,size=1m"))
+}
+
+// ReadOnlyRoot makes the task's "/" mount read-only (not the mounts below
+// it). It runs in the child after pivot_root.
+func ReadOnlyRoot() error {
+	return wrap("read-only", "/", unix.MountSetattr(unix.AT_FDCWD, "/", 0, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY}))
+}
+
 // BindRoot binds the task root onto itself. It runs in the child:
 // pivot_root needs the new root to be a mount point, and the bind gives the
 // task a mount of its own to put the others under.

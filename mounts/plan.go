@@ -148,10 +148,10 @@ func Plan(cfg Config) ([]Op, error) {
 	return ops, nil
 }
 
-// hostDirOps binds the host's system directories read-only. Directories
-// that are symlinks on the host (/bin -> usr/bin on merged-/usr systems) are
-// created as the same symlink by the task dir builder, so only real
-// directories are bound here.
+// hostDirOps fills the default task dir (a fresh tmpfs, see RootTmpfs):
+// read-only binds of the host's system directories, and the same symlink
+// for those that are symlinks on the host (/bin -> usr/bin on merged-/usr
+// systems).
 func hostDirOps(hostRoot string) []Op {
 	if hostRoot == "" {
 		hostRoot = "/"
@@ -160,10 +160,15 @@ func hostDirOps(hostRoot string) []Op {
 	for _, d := range HostSystemDirs {
 		src := path.Join(hostRoot, d)
 		fi, err := os.Lstat(src)
-		if err != nil || !fi.IsDir() {
-			continue
+		switch {
+		case err != nil:
+		case fi.Mode()&os.ModeSymlink != 0:
+			if target, err := os.Readlink(src); err == nil {
+				ops = append(ops, Op{Kind: KindSymlink, Dest: d, Source: target})
+			}
+		case fi.IsDir():
+			ops = append(ops, Op{Kind: KindBind, Source: src, Dest: d, ReadOnly: true, Recursive: true})
 		}
-		ops = append(ops, Op{Kind: KindBind, Source: src, Dest: d, ReadOnly: true, Recursive: true})
 	}
 	for _, s := range HostSecrets {
 		src := path.Join(hostRoot, s)

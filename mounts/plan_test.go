@@ -89,10 +89,12 @@ func TestPlanHostDirs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var binds, masks []string
+	var binds, masks, links []string
 	var tmp bool
 	for _, op := range ops {
 		switch {
+		case op.Kind == KindSymlink && !strings.HasPrefix(op.Dest, "/dev/"):
+			links = append(links, op.Dest+" -> "+op.Source)
 		case op.Kind == KindBind:
 			if !op.ReadOnly || !op.Recursive || op.Source != filepath.Join(host, op.Dest) {
 				t.Errorf("host bind %+v: want read-only recursive bind of the host dir", op)
@@ -107,6 +109,9 @@ func TestPlanHostDirs(t *testing.T) {
 	// /bin is a symlink on the host: the task dir gets the link, no bind.
 	if got := strings.Join(binds, " "); got != "/lib /usr /etc" {
 		t.Errorf("host binds = %q, want \"/lib /usr /etc\"", got)
+	}
+	if got := strings.Join(links, " "); got != "/bin -> usr/bin" {
+		t.Errorf("host links = %q, want \"/bin -> usr/bin\"", got)
 	}
 	if got := strings.Join(masks, " "); got != "/etc/shadow /etc/sudoers.d" {
 		t.Errorf("hidden secrets = %q", got)

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"os"
 	"runtime"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -52,6 +53,7 @@ func Init() {
 func run() int {
 	// The exec of the init stage cleared close-on-exec on the socket; set it
 	// again so the task's exec closes it and the parent sees end-of-file.
+	start := time.Now()
 	unix.CloseOnExec(SyncFD)
 	sock := os.NewFile(SyncFD, "sync")
 	c := &child{sock: sock}
@@ -59,10 +61,16 @@ func run() int {
 		c.report("read plan", "", err)
 		return 1
 	}
+	if c.plan.Timings {
+		c.times = append(c.times, StepTime{"start", start.UnixNano()}, StepTime{"read plan", time.Now().UnixNano()})
+	}
 	for _, s := range steps {
 		if err := s.run(c); err != nil {
 			c.report(s.name, "", err)
 			return 1
+		}
+		if c.plan.Timings {
+			c.times = append(c.times, StepTime{s.name, time.Now().UnixNano()})
 		}
 	}
 	return 1 // unreachable: the exec step only returns on error

@@ -39,7 +39,10 @@ const (
 // the child only carries it out.
 type Plan struct {
 	// Root is the task dir, an absolute host path.
-	Root   string      `json:"root"`
+	Root string `json:"root"`
+	// RootTmpfs builds the task dir on a fresh tmpfs mounted at Root (in
+	// the child's mount namespace only), read-only once set up.
+	RootTmpfs bool `json:"root_tmpfs,omitempty"`
 	Mounts []mounts.Op `json:"mounts"`
 
 	// Hostname is set when not empty (private UTS namespace only).
@@ -58,6 +61,9 @@ type Plan struct {
 
 	// Args is the command and its arguments; Args[0] is resolved on the
 	// task's PATH inside the root when it has no slash.
+	// Timings asks the child to report when each step ended.
+	Timings bool `json:"timings,omitempty"`
+
 	Args []string `json:"args"`
 	Env  []string `json:"env"`
 	Cwd  string   `json:"cwd"`
@@ -71,6 +77,16 @@ type Message struct {
 	Path  string `json:"path,omitempty"`
 	Errno int    `json:"errno,omitempty"`
 	Text  string `json:"text,omitempty"`
+	// Steps, on "ready", are when the child started and finished each
+	// setup step (Unix nanoseconds, "start" first), for the parent's
+	// trace log; only sent when the plan asks for them.
+	Steps []StepTime `json:"steps,omitempty"`
+}
+
+// StepTime is when a setup step ended.
+type StepTime struct {
+	Name string `json:"name"`
+	At   int64  `json:"at"`
 }
 
 // SendPlan writes the plan to the child.

@@ -183,7 +183,7 @@ func TestReceiverExpect(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Next after ready: %v", err)
 				}
-				if *m != childErr {
+				if !reflect.DeepEqual(*m, childErr) {
 					t.Errorf("Next after ready = %+v, want %+v", *m, childErr)
 				}
 			})
@@ -193,7 +193,7 @@ func TestReceiverExpect(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Expect(ready) on a child error: %v; want the message itself", err)
 				}
-				if *m != childErr {
+				if !reflect.DeepEqual(*m, childErr) {
 					t.Errorf("Expect(ready) = %+v, want %+v", *m, childErr)
 				}
 			})

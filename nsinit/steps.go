@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 	"unsafe"
 
 	"github.com/berthrun/berth/caps"
@@ -15,9 +16,10 @@ import (
 
 // child is the init stage's state while it runs the steps.
 type child struct {
-	sock *os.File
-	plan Plan
-	user User
+	sock  *os.File
+	plan  Plan
+	user  User
+	times []StepTime
 }
 
 // steps is the init stage, in order. Everything here runs in the child.
@@ -27,6 +29,7 @@ var steps = []struct {
 }{
 	// Before any mount: nothing mounted from here on may reach the host.
 	{"propagation", func(c *child) error { return mounts.Propagate() }},
+	{"root tmpfs", func(c *child) error { return when(c.plan.RootTmpfs, func() error { return mounts.RootTmpfs(c.plan.Root) }) }},
 	{"bind root", func(c *child) error { return mounts.BindRoot(c.plan.Root) }},
 	// Binds read host paths, so they come before pivot_root.
 	{"mounts", func(c *child) error { return mounts.Apply(c.plan.Root, c.plan.Mounts) }},
@@ -35,6 +38,7 @@ var steps = []struct {
 	// the node we made, so masks cannot be redirected by the task root.
 	{"masks", func(c *child) error { return mounts.Mask(c.plan.Mounts) }},
 	{"read-only paths", func(c *child) error { return mounts.ReadOnly(c.plan.Mounts) }},
+	{"read-only root", func(c *child) error { return when(c.plan.RootTmpfs, mounts.ReadOnlyRoot) }},
 	{"hostname", setHostname},
 	{"loopback", loopbackUp},
 	// The user is looked up after pivot_root: its /etc/passwd is the task's.
@@ -48,6 +52,14 @@ var steps = []struct {
 	{"cwd", enterCwd},
 	{"close fds", closeFds},
 	{"exec", execTask},
+}
+
+// when runs f if cond holds.
+func when(cond bool, f func() error) error {
+	if !cond {
+		return nil
+	}
+	return f()
 }
 
 func setHostname(c *child) error {
@@ -160,7 +172,10 @@ func execTask(c *child) error {
 	if err != nil {
 		return err
 	}
-	if err := json.NewEncoder(c.sock).Encode(&Message{Type: MsgReady}); err != nil {
+	if c.plan.Timings {
+		c.times = append(c.times, StepTime{"lookup command", time.Now().UnixNano()})
+	}
+	if err := json.NewEncoder(c.sock).Encode(&Message{Type: MsgReady, Steps: c.times}); err != nil {
 		return fmt.Errorf("send ready: %w", err)
 	}
 	err = unix.Exec(argv0, c.plan.Args, c.plan.Env)

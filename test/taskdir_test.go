@@ -37,19 +37,23 @@ func TestDefaultTaskDir(t *testing.T) {
 		if m := r.mount("/probe"); m == nil || !m.hasOpt("ro") {
 			t.Errorf("/probe: %+v, want the read-only bind of the probe dir", m)
 		}
-		// The root mount's root is where the task dir lives on the host;
-		// it must be gone once berth is done.
+		// The task dir is a tmpfs that exists only in the task's mount
+		// namespace (nothing on the host's disk to leave behind), and is
+		// read-only once set up.
 		root := r.mount("/")
 		if root == nil {
 			t.Fatal("no root mount in the task")
 		}
-		if host := hostPathOf(t, *root); host != "" {
-			t.Logf("task dir on the host: %s", host)
-			t.Cleanup(func() {
-				if hostHas(host) {
-					t.Errorf("task dir %s left on the host", host)
-				}
-			})
+		if root.FSType != "tmpfs" || !root.hasOpt("ro") {
+			t.Errorf("root mount %+v, want a read-only tmpfs", root)
+		}
+	})
+
+	t.Run("root read-only", func(t *testing.T) {
+		t.Parallel()
+		w := newTask(t).probeIO(flags, hostProbe, "write", "/berth-root-write")
+		if w.OK || !strings.Contains(w.Error, "read-only file system") {
+			t.Errorf("write to the default task dir's /: %+v, want read-only file system", w)
 		}
 	})
 
