@@ -3,7 +3,6 @@ package cgroup
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -273,7 +272,7 @@ func (g *v1Group) pids() ([]int, error) {
 		name = string(g.cg.Subsystems()[0].Name())
 	}
 	procs, err := g.cg.Processes(cgroup1.Name(name), true)
-	if errors.Is(err, fs.ErrNotExist) {
+	if deleted(err) {
 		return nil, nil // deleted: nothing can run in it
 	}
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/containerd/cgroups/v3/cgroup2"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-multierror"
+	"golang.org/x/sys/unix"
 )
 
 // v2Group is a task's cgroup on cgroup v2: one directory.
@@ -270,7 +271,7 @@ func (g *v2Group) join(pid int) error {
 
 func (g *v2Group) pids() ([]int, error) {
 	procs, err := g.mgr.Procs(true)
-	if errors.Is(err, fs.ErrNotExist) {
+	if deleted(err) {
 		return nil, nil // deleted: nothing can run in it
 	}
 	if err != nil {
@@ -307,6 +308,13 @@ func (g *v2Group) setFrozen(frozen bool) error {
 	return g.mgr.Thaw()
 }
 
+// deleted reports an error that means the cgroup is gone: ENOENT, or
+// ENODEV when it was removed between the open of one of its files and the
+// read (another process, the task's supervisor, may delete it any time).
+func deleted(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, unix.ENODEV)
+}
+
 func (g *v2Group) frozen() (bool, error) {
 	v, _, err := readKeyed(filepath.Join(g.path, "cgroup.events"), "frozen")
 	return v == "1", err
@@ -316,8 +324,8 @@ func (g *v2Group) empty() (bool, error) {
 	// "populated 0": no task in the cgroup or below it. An exiting task
 	// leaves the cgroup when it dies, before it is reaped.
 	v, found, err := readKeyed(filepath.Join(g.path, "cgroup.events"), "populated")
-	if errors.Is(err, fs.ErrNotExist) {
-		return true, nil // deleted
+	if deleted(err) {
+		return true, nil
 	}
 	if err != nil {
 		return false, err

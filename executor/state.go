@@ -149,11 +149,13 @@ func removeState(dir string) error {
 	return nil
 }
 
-// alive reports whether pid is still the process that started at start.
+// alive reports whether pid is still the process that started at start and
+// has not exited: a zombie (or a dying process) keeps its /proc entry and
+// start time until its parent reaps it, but does nothing any more.
 func alive(pid int, start uint64) bool {
 	if pid <= 0 || start == 0 {
 		return false
 	}
-	got, err := procfs.StartTime(pid)
-	return err == nil && got == start
+	st, err := procfs.Stat(pid)
+	return err == nil && st.StartTime == start && st.State != 'Z' && st.State != 'X'
 }

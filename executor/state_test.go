@@ -21,8 +21,8 @@ func stoppedState(id string) *State {
 		Cgroup:        map[string]string{"freezer": "/sys/fs/cgroup/freezer/berth/" + id, "memory": "/sys/fs/cgroup/memory/berth/" + id},
 		CgroupParent:  "berth",
 		CgroupVersion: 1,
-		Rootfs:        "/run/berth/" + id + "/rootfs", DefaultRootfs: true,
-		Created: created, Finished: &finished,
+		Rootfs:        "/srv/tasks/" + id,
+		Created:       created, Finished: &finished,
 		SupervisorPid: 4241, SupervisorStartTime: 987650,
 	}
 }
@@ -201,8 +201,8 @@ func TestRemoveState(t *testing.T) {
 }
 
 func TestRemoveStateKeepsSubdir(t *testing.T) {
-	// A task dir still there (not yet unmounted and removed) must stop
-	// removeState, not be deleted with it.
+	// removeState removes the files it knows of; a directory in the
+	// state dir is not berth's to delete and stops it.
 	dir := taskDirOf(t, t.TempDir(), "task-1")
 	if err := writeState(dir, stoppedState("task-1")); err != nil {
 		t.Fatal(err)

@@ -78,9 +78,15 @@ func (s *Store) refresh(dir string, st *State) *State {
 		// The task is gone. A live supervisor is about to record how it
 		// ended: give it a moment rather than guess.
 		deadline := time.Now().Add(2 * time.Second)
-		for alive(st.SupervisorPid, st.SupervisorStartTime) && time.Now().Before(deadline) {
+		for {
+			supervised := alive(st.SupervisorPid, st.SupervisorStartTime)
+			// Read after checking the supervisor: one that has just
+			// exited wrote the final state before it did.
 			if cur, err := readState(dir); err == nil && cur.Status == StatusStopped {
 				return cur
+			}
+			if !supervised || time.Now().After(deadline) {
+				break
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
