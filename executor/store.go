@@ -94,6 +94,8 @@ func (s *Store) refresh(dir string, st *State) *State {
 		st.Status, st.ExitCode = StatusStopped, -1
 		return st
 	}
+	// The live paths: an update may have added hierarchies since launch.
+	st.Cgroup = cg.Paths()
 	if paused, err := cg.Paused(); err == nil && paused {
 		st.Status = StatusPaused
 	} else {

@@ -42,8 +42,8 @@ type Plan struct {
 	Root string `json:"root"`
 	// RootTmpfs builds the task dir on a fresh tmpfs mounted at Root (in
 	// the child's mount namespace only), read-only once set up.
-	RootTmpfs bool `json:"root_tmpfs,omitempty"`
-	Mounts []mounts.Op `json:"mounts"`
+	RootTmpfs bool        `json:"root_tmpfs,omitempty"`
+	Mounts    []mounts.Op `json:"mounts"`
 
 	// Hostname is set when not empty (private UTS namespace only).
 	Hostname string `json:"hostname,omitempty"`

@@ -29,7 +29,9 @@ var steps = []struct {
 }{
 	// Before any mount: nothing mounted from here on may reach the host.
 	{"propagation", func(c *child) error { return mounts.Propagate() }},
-	{"root tmpfs", func(c *child) error { return when(c.plan.RootTmpfs, func() error { return mounts.RootTmpfs(c.plan.Root) }) }},
+	{"root tmpfs", func(c *child) error {
+		return when(c.plan.RootTmpfs, func() error { return mounts.RootTmpfs(c.plan.Root) })
+	}},
 	{"bind root", func(c *child) error { return mounts.BindRoot(c.plan.Root) }},
 	// Binds read host paths, so they come before pivot_root.
 	{"mounts", func(c *child) error { return mounts.Apply(c.plan.Root, c.plan.Mounts) }},
