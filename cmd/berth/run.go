@@ -74,12 +74,7 @@ func cmdRun(g *globals, args []string) int {
 	fs.Var(&f.pid, "pid", "private or host")
 	fs.Var(&f.ipc, "ipc", "private or host")
 	fs.Var(&f.net, "net", "host or none")
-	fs.StringVar(&f.memory, "memory", "", "memory limit (K, M, G)")
-	fs.StringVar(&f.memorySwap, "memory-swap", "", "memory plus swap limit; -1 unlimited")
-	fs.Uint64Var(&f.cpuShares, "cpu-shares", 0, "relative CPU weight (at least 2)")
-	fs.Float64Var(&f.cpus, "cpus", 0, "CPU limit in cores")
-	fs.StringVar(&f.cpuset, "cpuset", "", "CPUs the task may use")
-	fs.Int64Var(&f.pidsLimit, "pids-limit", 0, "most processes and threads")
+	f.resourceFlags(fs)
 	fs.StringVar(&f.stopSignal, "stop-signal", "SIGINT", "signal that asks the task to stop")
 	fs.DurationVar(&f.grace, "grace", 10*time.Second, "time between the stop signal and the kill")
 	fs.StringVar(&f.stdout, "stdout", "", "write the task's stdout to FILE")
@@ -196,6 +191,16 @@ func (f *runFlags) command(argv []string, set map[string]bool) (*executor.Comman
 		cmd.Stderr = out
 	}
 	return cmd, files, nil
+}
+
+// resourceFlags defines the limit flags, shared by run and update.
+func (f *runFlags) resourceFlags(fs *flag.FlagSet) {
+	fs.StringVar(&f.memory, "memory", "", "memory limit (K, M, G)")
+	fs.StringVar(&f.memorySwap, "memory-swap", "", "memory plus swap limit; -1 unlimited")
+	fs.Uint64Var(&f.cpuShares, "cpu-shares", 0, "relative CPU weight (at least 2)")
+	fs.Float64Var(&f.cpus, "cpus", 0, "CPU limit in cores")
+	fs.StringVar(&f.cpuset, "cpuset", "", "CPUs the task may use")
+	fs.Int64Var(&f.pidsLimit, "pids-limit", 0, "most processes and threads")
 }
 
 func (f *runFlags) resources(set map[string]bool) (executor.Resources, error) {

@@ -162,12 +162,7 @@ func cmdPause(g *globals, args []string, resume bool) int {
 func cmdUpdate(g *globals, args []string) int {
 	fs := newFlagSet("update")
 	f := &runFlags{}
-	fs.StringVar(&f.memory, "memory", "", "memory limit (K, M, G)")
-	fs.StringVar(&f.memorySwap, "memory-swap", "", "memory plus swap limit; -1 unlimited")
-	fs.Uint64Var(&f.cpuShares, "cpu-shares", 0, "relative CPU weight (at least 2)")
-	fs.Float64Var(&f.cpus, "cpus", 0, "CPU limit in cores")
-	fs.StringVar(&f.cpuset, "cpuset", "", "CPUs the task may use")
-	fs.Int64Var(&f.pidsLimit, "pids-limit", 0, "most processes and threads")
+	f.resourceFlags(fs)
 	pos, err := taskVerb("update", fs, args, 0)
 	if err != nil {
 		return fail(exitUsage, err)
