@@ -85,6 +85,6 @@ func waitFrozen(h freezable, frozen bool, timeout time.Duration) error {
 			return fmt.Errorf("%s cgroup %s: kernel did not finish within %s", op, h.dir(), timeout)
 		}
 		time.Sleep(delay)
-		delay = min(2*delay, 50*time.Millisecond)
+		delay = min(2*delay, pollMax)
 	}
 }

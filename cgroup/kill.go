@@ -12,6 +12,11 @@ import (
 // stuck in the kernel (uninterruptible sleep) can outlast it.
 var killTimeout = 10 * time.Second
 
+// pollMax caps the backoff of the loops that wait for the kernel (a cgroup
+// to empty or freeze): a stop waits on them, and a coarse poll would add up
+// to the whole cap to every Shutdown. Reading cgroup.events is cheap.
+const pollMax = 5 * time.Millisecond
+
 // KillAll sends SIGKILL to every process in the cgroup, including those
 // that left the task's process group or session or double-forked, and
 // returns once the cgroup is empty, or an error after a bound.
@@ -57,7 +62,7 @@ func (m *Manager) waitEmpty(deadline time.Time) error {
 			return m.leftError()
 		}
 		time.Sleep(delay)
-		delay = min(2*delay, 50*time.Millisecond)
+		delay = min(2*delay, pollMax)
 	}
 }
 
@@ -94,7 +99,7 @@ func (m *Manager) killLoop(deadline time.Time) error {
 			return fmt.Errorf("kill all in cgroup %s: thaw: %w", m.h.dir(), err)
 		}
 		time.Sleep(delay)
-		delay = min(2*delay, 50*time.Millisecond)
+		delay = min(2*delay, pollMax)
 	}
 }
 
