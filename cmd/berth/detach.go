@@ -35,6 +35,12 @@ func runDetached(g *globals, f *runFlags, argv []string) int {
 	if id == "" {
 		id = executor.NewID()
 	}
+	// A Ctrl-C while the supervisor launches must not leave a task running
+	// whose id was never printed: wait for the report, then undo the
+	// launch.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	r, w, err := os.Pipe()
 	if err != nil {
 		return fail(exitBerth, fmt.Errorf("run -d: %w", err))
@@ -57,6 +63,17 @@ func runDetached(g *globals, f *runFlags, argv []string) int {
 	var rep launchReport
 	derr := json.NewDecoder(r).Decode(&rep)
 	r.Close()
+	select {
+	case sig := <-sigs:
+		if derr == nil && rep.Error == "" {
+			if err := g.store().Delete(rep.ID, true); err != nil {
+				return fail(exitBerth, fmt.Errorf("run -d: interrupted, and removing task %s: %w", rep.ID, err))
+			}
+		}
+		_, _ = sup.Process.Wait()
+		return fail(128+int(sig.(syscall.Signal)), fmt.Errorf("run -d: interrupted by %v; the task was not left running", sig))
+	default:
+	}
 	if derr != nil {
 		// No report: the supervisor died before it could tell. Reap it
 		// so it is not left a zombie, and say how it ended.
