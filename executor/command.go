@@ -2,6 +2,7 @@ package executor
 
 import (
 	"io"
+	"syscall"
 	"time"
 
 	"github.com/berthrun/berth/cgroup"
@@ -92,4 +93,14 @@ type ProcessState struct {
 	// OOMKilled is true when the task's cgroup recorded an OOM kill.
 	OOMKilled bool
 	Time      time.Time
+}
+
+// setStatus records a wait status: the exit code, or 128+N and the signal.
+func (p *ProcessState) setStatus(ws syscall.WaitStatus) {
+	if ws.Signaled() {
+		p.Signal = int(ws.Signal())
+		p.ExitCode = 128 + p.Signal
+	} else {
+		p.ExitCode = ws.ExitStatus()
+	}
 }

@@ -6,6 +6,7 @@ package executor
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"sync"
@@ -46,6 +47,13 @@ type Config struct {
 	// recording how it ended, until Store.Delete removes it (detached
 	// tasks). Without it the state goes with the task.
 	KeepState bool
+	// ExternalReaper leaves the reaping of the task to the caller: Launch
+	// returns without starting to wait for it, and Wait, Signal and
+	// Shutdown are not available. A supervisor uses it to exec itself into
+	// a lean image that calls Store.Reap (its children stay its children
+	// across execve), so that nothing of the launch stays resident while
+	// the task runs.
+	ExternalReaper bool
 	// SetupTimeout bounds the init stage's setup; 30s when zero.
 	SetupTimeout time.Duration
 	Logger       hclog.Logger
@@ -128,6 +136,9 @@ func (e *Executor) Wait(ctx context.Context) (*ProcessState, error) {
 	if !started {
 		return nil, ErrNotRunning
 	}
+	if e.cfg.ExternalReaper {
+		return nil, errExternalReaper
+	}
 	select {
 	case <-e.done:
 		return e.exit, e.err
@@ -135,6 +146,8 @@ func (e *Executor) Wait(ctx context.Context) (*ProcessState, error) {
 		return nil, ctx.Err()
 	}
 }
+
+var errExternalReaper = errors.New("the task is reaped outside this executor (Config.ExternalReaper): use Store")
 
 // Signal sends sig to the task's main process. It goes through the pidfd
 // Go holds for the process, so a recycled pid is never signalled.
@@ -144,6 +157,9 @@ func (e *Executor) Signal(sig os.Signal) error {
 	e.mu.Unlock()
 	if t == nil || e.exited() {
 		return ErrNotRunning
+	}
+	if e.cfg.ExternalReaper {
+		return errExternalReaper
 	}
 	return t.proc.Signal(sig)
 }
@@ -167,6 +183,9 @@ func (e *Executor) Shutdown(signal string, grace time.Duration) error {
 	e.mu.Unlock()
 	if t == nil {
 		return ErrNotRunning
+	}
+	if e.cfg.ExternalReaper {
+		return errExternalReaper
 	}
 	if signal == "" && grace > 0 {
 		signal = "SIGINT"
@@ -244,6 +263,9 @@ func (e *Executor) running() (*task, error) {
 	e.mu.Unlock()
 	if t == nil || e.exited() {
 		return nil, ErrNotRunning
+	}
+	if e.cfg.ExternalReaper {
+		return nil, errExternalReaper
 	}
 	return t, nil
 }

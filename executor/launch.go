@@ -91,6 +91,10 @@ func (e *Executor) Launch(cmd *Command) (*ProcessState, error) {
 	}
 	e.task = t
 	e.log.Debug("task started", "id", t.id, "pid", t.pid, "root", t.root)
+	if e.cfg.ExternalReaper {
+		t.cg.Close()
+		return &ProcessState{Pid: t.pid, Time: t.created}, nil
+	}
 	go e.reap(t)
 	return &ProcessState{Pid: t.pid, Time: t.created}, nil
 }
@@ -440,12 +444,7 @@ func (e *Executor) reap(t *task) {
 		e.log.Error("wait for task", "id", t.id, "error", err)
 		st.ExitCode = -1
 	} else if ws, ok := ps.Sys().(syscall.WaitStatus); ok {
-		if ws.Signaled() {
-			st.Signal = int(ws.Signal())
-			st.ExitCode = 128 + st.Signal
-		} else {
-			st.ExitCode = ws.ExitStatus()
-		}
+		st.setStatus(ws)
 	}
 	if oom, err := t.cg.OOMKilled(); err == nil {
 		st.OOMKilled = oom

@@ -310,6 +310,12 @@ func TestDetachRun(t *testing.T) {
 	if st.SupervisorPid == st.Pid {
 		t.Errorf("supervisor pid is the task's pid %d", st.Pid)
 	}
+	// Once the task runs, the supervisor has exec'd itself into the lean
+	// reaper image: nothing of the launch stays resident.
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", st.SupervisorPid)); err != nil ||
+		!strings.HasPrefix(string(b), "berth-reaper\x00") {
+		t.Errorf("supervisor %d cmdline %q (%v), want the berth-reaper image", st.SupervisorPid, b, err)
+	}
 	// The default task dir exists only in the task's mount namespace.
 	if !st.DefaultRootfs || st.Rootfs != "" {
 		t.Errorf("want default_rootfs true and no rootfs path: %s", st)

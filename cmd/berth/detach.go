@@ -1,18 +1,18 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"os/signal"
-	"runtime/debug"
 	"strconv"
 	"syscall"
+	"time"
 
 	"github.com/berthrun/berth/executor"
+	"github.com/hashicorp/go-hclog"
 )
 
 // A detached task runs under a supervisor: this same binary, re-executed as
@@ -108,7 +108,8 @@ func supervise(g *globals, f *runFlags, cmd *executor.Command) int {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM)
 
-	e := executor.New(executor.Config{StateDir: g.stateDir, CgroupParent: g.cgroupParent, Logger: g.log, KeepState: true})
+	e := executor.New(executor.Config{StateDir: g.stateDir, CgroupParent: g.cgroupParent, Logger: g.log,
+		KeepState: true, ExternalReaper: true})
 	ps, err := e.Launch(cmd)
 	if err != nil {
 		code := exitCodeFor(err)
@@ -116,17 +117,52 @@ func supervise(g *globals, f *runFlags, cmd *executor.Command) int {
 		return code
 	}
 	send(launchReport{ID: cmd.ID, Pid: ps.Pid})
-	// The supervisor idles for the task's whole life: hand back what the
-	// launch allocated.
-	debug.FreeOSMemory()
+	// The supervisor idles for the task's whole life: it execs itself into
+	// the reaper, a fresh image of this binary that waits for the task with
+	// only its pid in hand, so none of the launch stays resident. The task
+	// stays its child across the exec.
+	argv := []string{reaperArg0, g.stateDir, g.cgroupParent, g.logLevel, cmd.ID,
+		strconv.Itoa(ps.Pid), f.stopSignal, f.grace.String()}
+	err = syscall.Exec("/proc/self/exe", argv, os.Environ())
+	// Only a failed exec gets here: reap in this image instead.
+	g.log.Warn("exec reaper", "error", err)
+	return reap(executor.NewStore(g.stateDir, g.cgroupParent, g.log), cmd.ID, ps.Pid, f.stopSignal, f.grace, sigs)
+}
+
+// reaperArg0 is argv[0] of a supervisor that exec'd itself to reap.
+const reaperArg0 = "berth-reaper"
+
+// reaperMain is the reaper image: argv is state dir, cgroup parent, log
+// level, id, pid, stop signal, grace.
+func reaperMain(args []string) int {
+	if len(args) != 7 {
+		return fail(exitBerth, fmt.Errorf("reaper: want 7 arguments, got %d", len(args)))
+	}
+	pid, err := strconv.Atoi(args[4])
+	if err != nil {
+		return fail(exitBerth, fmt.Errorf("reaper: pid %q: %w", args[4], err))
+	}
+	grace, err := time.ParseDuration(args[6])
+	if err != nil {
+		return fail(exitBerth, fmt.Errorf("reaper: grace %q: %w", args[6], err))
+	}
+	log := hclog.New(&hclog.LoggerOptions{Name: "berth", Level: hclog.LevelFromString(args[2]), Output: os.Stderr})
+	signal.Ignore(syscall.SIGINT, syscall.SIGHUP)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM)
+	return reap(executor.NewStore(args[0], args[1], log), args[3], pid, args[5], grace, sigs)
+}
+
+// reap waits for the task and records its end; SIGTERM to the supervisor
+// stops the task with its stop signal and grace.
+func reap(store *executor.Store, id string, pid int, stopSignal string, grace time.Duration, sigs <-chan os.Signal) int {
 	go func() {
 		<-sigs
-		_ = e.Shutdown(f.stopSignal, f.grace)
+		_ = store.Stop(id, stopSignal, grace)
 	}()
-	st, err := e.Wait(context.Background())
+	st, err := store.Reap(id, pid)
 	if st == nil {
-		g.log.Error("wait", "id", cmd.ID, "error", err)
-		return exitBerth
+		return fail(exitBerth, err)
 	}
 	return st.ExitCode
 }

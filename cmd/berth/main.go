@@ -29,6 +29,9 @@ func main() {
 	// The init stage is this same binary: it must take over before
 	// anything else runs.
 	nsinit.Init()
+	if len(os.Args) > 0 && os.Args[0] == reaperArg0 {
+		os.Exit(reaperMain(os.Args[1:]))
+	}
 	os.Exit(realMain(os.Args[1:]))
 }
 
