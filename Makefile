@@ -1,7 +1,7 @@
 # berth: build, test, benchmark. Run as root: tasks need namespaces and cgroups.
 GO ?= go
 
-.PHONY: all build probe test unit integration vet fmt demo clean
+.PHONY: all build probe test unit integration vet fmt demo clean bench bench-compare
 
 all: build
 
@@ -29,6 +29,16 @@ vet:
 
 demo: build
 	./bin/berth run --hostname demo -- /bin/sh -c 'echo "pid $$$$ on $$(hostname) as $$(id -u)"; grep -E "^Cap(Eff|Bnd)|NoNewPrivs" /proc/self/status; ls /; ls /dev'
+
+# Benchmarks live in their own module (bench/), the only place that requires
+# runc's libcontainer. berth's test binary is static like `make build`;
+# libcontainer's needs cgo for its nsenter constructor.
+bench:
+	cd bench && CGO_ENABLED=0 $(GO) test -run XXX -bench . -benchtime 50x . && $(GO) test -run XXX -bench . -benchtime 50x ./lcbench
+
+# berth against libcontainer, interleaved; the last line is one JSON object.
+bench-compare:
+	cd bench && $(GO) run ./cmd/compare -n 50
 
 clean:
 	rm -rf bin
