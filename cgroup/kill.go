@@ -34,6 +34,11 @@ const pollMax = 5 * time.Millisecond
 // die.
 func (m *Manager) KillAll() error {
 	deadline := time.Now().Add(killTimeout)
+	// Most tasks leave nothing behind: skip the kill when the cgroup is
+	// already empty.
+	if empty, err := m.h.empty(); err == nil && empty {
+		return nil
+	}
 	if file := m.h.killFile(); file != "" {
 		// Not cgroup2.Manager.Kill: on failure it falls back to a kill
 		// loop without a bound that also waits for (and so reaps) the

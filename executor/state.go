@@ -74,7 +74,7 @@ func newState(t *task, cfg *Config) *State {
 // writeState records st in dir atomically: a reader sees the old file or
 // the new one, never half of one.
 func writeState(dir string, st *State) error {
-	b, err := json.MarshalIndent(st, "", "  ")
+	b, err := json.Marshal(st)
 	if err != nil {
 		return fmt.Errorf("state: %w", err)
 	}
