@@ -33,8 +33,17 @@ func ReadOnlyRoot() error {
 // BindRoot binds the task root onto itself. It runs in the child:
 // pivot_root needs the new root to be a mount point, and the bind gives the
 // task a mount of its own to put the others under.
+//
+// The bind, and every mount below it, is made nodev: the task holds
+// CAP_MKNOD by default, and a device node it makes on a filesystem that
+// honours them would open the host's disks. Its devices come as bind mounts
+// of the host's nodes (Devices), which stay usable.
 func BindRoot(root string) error {
-	return wrap("bind", root, unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""))
+	if err := unix.Mount(root, root, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+		return wrap("bind", root, err)
+	}
+	err := unix.MountSetattr(unix.AT_FDCWD, root, unix.AT_RECURSIVE, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_NODEV})
+	return wrap("bind nodev", root, err)
 }
 
 // Apply carries out the ops that belong before pivot_root (binds, mounts,
@@ -54,8 +63,6 @@ func Apply(root string, ops []Op) error {
 			err = applyBind(rootfd, op)
 		case KindMount:
 			err = applyMount(rootfd, op)
-		case KindMknod:
-			err = applyMknod(rootfd, op)
 		case KindSymlink:
 			err = applySymlink(rootfd, op)
 		default:
@@ -71,13 +78,17 @@ func Apply(root string, ops []Op) error {
 // applyBind clones the source tree as a detached mount, makes it read-only
 // while nobody can see it yet, then moves it onto the destination fd.
 func applyBind(rootfd int, op Op) error {
-	dir, err := isDir(op.Source)
-	if err != nil {
+	var st unix.Stat_t
+	if err := unix.Stat(op.Source, &st); err != nil {
 		if op.Optional {
 			return nil
 		}
 		return wrap("bind source", op.Source, err)
 	}
+	dir := st.Mode&unix.S_IFMT == unix.S_IFDIR
+	// A bind of a device node is how a task gets a device; any other bind
+	// is nodev, so that the task cannot make its own (see BindRoot).
+	isDevice := st.Mode&unix.S_IFMT == unix.S_IFCHR || st.Mode&unix.S_IFMT == unix.S_IFBLK
 	dfd, err := openDest(rootfd, op.Dest, !dir)
 	if err != nil {
 		return wrap("bind", op.Dest, err)
@@ -92,23 +103,30 @@ func applyBind(rootfd int, op Op) error {
 		return wrap("bind", op.Dest, err)
 	}
 	defer unix.Close(tfd)
+	var attr uint64
 	if op.ReadOnly {
-		if err := setReadOnly(tfd, op.Recursive); err != nil {
-			return wrap("bind read-only", op.Dest, err)
+		attr |= unix.MOUNT_ATTR_RDONLY
+	}
+	if !isDevice {
+		attr |= unix.MOUNT_ATTR_NODEV
+	}
+	if attr != 0 {
+		if err := setAttr(tfd, op.Recursive, attr); err != nil {
+			return wrap("bind attributes", op.Dest, err)
 		}
 	}
 	err = unix.MoveMount(tfd, "", dfd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
 	return wrap("bind", op.Dest, err)
 }
 
-// setReadOnly marks a mount fd (and, when recursive, every mount below it)
-// read-only.
-func setReadOnly(fd int, recursive bool) error {
+// setAttr sets mount attributes (MOUNT_ATTR_*) on a mount fd and, when
+// recursive, on every mount below it.
+func setAttr(fd int, recursive bool, attr uint64) error {
 	flags := uint(unix.AT_EMPTY_PATH)
 	if recursive {
 		flags |= unix.AT_RECURSIVE
 	}
-	return unix.MountSetattr(fd, "", flags, &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY})
+	return unix.MountSetattr(fd, "", flags, &unix.MountAttr{Attr_set: attr})
 }
 
 func applyMount(rootfd int, op Op) error {
@@ -119,22 +137,6 @@ func applyMount(rootfd int, op Op) error {
 	defer unix.Close(dfd)
 	err = unix.Mount(op.Source, fdPath(dfd), op.FSType, op.Flags, op.Data)
 	return wrap("mount "+op.FSType, op.Dest, err)
-}
-
-// applyMknod creates a device node in the task's fresh /dev tmpfs.
-func applyMknod(rootfd int, op Op) error {
-	dir, base := path.Split(op.Dest)
-	dfd, err := openIn(rootfd, dir, unix.O_PATH|unix.O_DIRECTORY)
-	if err != nil {
-		return wrap("mknod", op.Dest, err)
-	}
-	defer unix.Close(dfd)
-	dev := int(unix.Mkdev(op.Major, op.Minor))
-	if err := unix.Mknodat(dfd, base, unix.S_IFCHR|op.Mode, dev); err != nil {
-		return wrap("mknod", op.Dest, err)
-	}
-	// mknod applies the umask; set the mode the plan asked for.
-	return wrap("chmod", op.Dest, unix.Fchmodat(dfd, base, op.Mode, 0))
 }
 
 func applySymlink(rootfd int, op Op) error {

@@ -23,8 +23,6 @@ const (
 	KindBind Kind = "bind"
 	// KindMount mounts a new filesystem of type FSType at Dest.
 	KindMount Kind = "mount"
-	// KindMknod creates a device node at Dest.
-	KindMknod Kind = "mknod"
 	// KindSymlink creates a symlink at Dest pointing to Source.
 	KindSymlink Kind = "symlink"
 	// KindMask hides Dest: a file behind /dev/null, a directory behind an
@@ -48,10 +46,6 @@ type Op struct {
 	ReadOnly bool `json:"ro,omitempty"`
 	// Recursive binds the whole tree below Source (MS_REC).
 	Recursive bool `json:"rec,omitempty"`
-	// Mode is the permission of a created node (mknod) or directory.
-	Mode  uint32 `json:"mode,omitempty"`
-	Major uint32 `json:"major,omitempty"`
-	Minor uint32 `json:"minor,omitempty"`
 	// Optional skips the op when Source (bind) does not exist.
 	Optional bool `json:"optional,omitempty"`
 }
@@ -98,16 +92,12 @@ var MaskedPaths = []string{
 // could change host-wide kernel settings or trigger sysrq.
 var ReadOnlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
 
-// device is a node created in the task's /dev.
-type device struct {
-	name         string
-	major, minor uint32
-}
-
-var devices = []device{
-	{"null", 1, 3}, {"zero", 1, 5}, {"full", 1, 7},
-	{"random", 1, 8}, {"urandom", 1, 9}, {"tty", 5, 0},
-}
+// Devices are the host's device nodes a task gets in its /dev. They are
+// bind mounts of the host's nodes, not nodes made with mknod: every
+// filesystem a task can write to is mounted nodev, so a node the task makes
+// itself (it holds CAP_MKNOD by default) opens nothing, and no device
+// cgroup is needed to keep it off the host's disks.
+var Devices = []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"}
 
 var devLinks = [][2]string{
 	{"/dev/ptmx", "pts/ptmx"},
@@ -191,12 +181,13 @@ func standardOps(shmSize int64) []Op {
 	ops := []Op{
 		{Kind: KindMount, FSType: "proc", Source: "proc", Dest: "/proc", Flags: nosuidNodevNoexec},
 		// /dev is a fresh tmpfs so the task sees only the devices listed
-		// here, never the host's disks.
-		{Kind: KindMount, FSType: "tmpfs", Source: "tmpfs", Dest: "/dev", Flags: unix.MS_NOSUID | unix.MS_STRICTATIME,
+		// here, never the host's disks; nodev like every filesystem the
+		// task can write to.
+		{Kind: KindMount, FSType: "tmpfs", Source: "tmpfs", Dest: "/dev", Flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_STRICTATIME,
 			Data: "mode=755,size=65536k"},
 	}
-	for _, d := range devices {
-		ops = append(ops, Op{Kind: KindMknod, Dest: "/dev/" + d.name, Mode: 0o666, Major: d.major, Minor: d.minor})
+	for _, d := range Devices {
+		ops = append(ops, Op{Kind: KindBind, Source: d, Dest: d})
 	}
 	for _, l := range devLinks {
 		ops = append(ops, Op{Kind: KindSymlink, Dest: l[0], Source: l[1]})

@@ -37,7 +37,7 @@ func readOnly(p string) error {
 		return err
 	}
 	defer unix.Close(tfd)
-	if err := setReadOnly(tfd, true); err != nil {
+	if err := setAttr(tfd, true, unix.MOUNT_ATTR_RDONLY); err != nil {
 		return err
 	}
 	return unix.MoveMount(tfd, "", fd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)

@@ -3,7 +3,6 @@ package mounts
 import (
 	"errors"
 	"fmt"
-	"os"
 	"path"
 	"strings"
 
@@ -141,13 +140,3 @@ func mkdirAllIn(rootfd int, p string) error {
 // the kernel resolves it to the very inode the fd pins, so a rename or a
 // symlink swapped in after the check cannot redirect the mount.
 func fdPath(fd int) string { return fmt.Sprintf("/proc/self/fd/%d", fd) }
-
-// isDir reports whether a host path is a directory (following symlinks:
-// a bind source is the caller's own choice).
-func isDir(p string) (bool, error) {
-	fi, err := os.Stat(p)
-	if err != nil {
-		return false, err
-	}
-	return fi.IsDir(), nil
-}

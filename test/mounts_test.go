@@ -331,3 +331,50 @@ func TestMountPropagation(t *testing.T) {
 		}
 	}
 }
+
+// TestNoDeviceNodes: a task holds CAP_MKNOD by default, but every
+// filesystem it can write to is nodev, so a node it makes for a host
+// device (here /dev/kmsg, 1:11) cannot be opened: not in /dev, /tmp or
+// /dev/shm of the default task dir, not in a --rootfs task dir, not in a
+// read-write --mount. Its standard devices (bind mounts of the host's)
+// still work.
+func TestNoDeviceNodes(t *testing.T) {
+	t.Parallel()
+	type mknodResult struct {
+		Path   string `json:"path"`
+		Made   bool   `json:"made"`
+		Opened bool   `json:"opened"`
+		Error  string `json:"error"`
+	}
+	rw := t.TempDir()
+	cases := []struct {
+		name  string
+		flags []string
+		probe []string
+		path  string
+	}{
+		{"default dev", probeMount(), hostProbe, "/dev/berth-kmsg"},
+		{"default tmp", probeMount(), hostProbe, "/tmp/berth-kmsg"},
+		{"default shm", probeMount(), hostProbe, "/dev/shm/berth-kmsg"},
+		{"rootfs", rootfsFlags(t), rootfsProbe, "/berth-kmsg"},
+		{"rw mount", rootfsFlags(t, "--mount", rw+":/data"), rootfsProbe, "/data/berth-kmsg"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := newTask(t).run(c.flags, append(c.probe, "mknod", c.path)...)
+			mustSucceed(t, res)
+			var m mknodResult
+			decodeOne(t, res, &m)
+			if !m.Made {
+				t.Fatalf("mknod %s: %+v (the default caps include MKNOD: the node should be made)", c.path, m)
+			}
+			if m.Opened || m.Error != "permission denied" {
+				t.Errorf("open of a self-made node for /dev/kmsg at %s: %+v, want permission denied (nodev)", c.path, m)
+			}
+		})
+	}
+	w := newTask(t).probeIO(probeMount(), hostProbe, "write", "/dev/null", "x")
+	if !w.OK {
+		t.Errorf("write to /dev/null: %+v", w)
+	}
+}

@@ -124,6 +124,8 @@ func main() {
 		doWrite(rest[0], data)
 	case "stat":
 		emit(statPath(need(rest, 1, "stat PATH")[0]))
+	case "mknod":
+		doMknod(need(rest, 1, "mknod PATH")[0])
 	case "mount-tmpfs":
 		mountTmpfs(need(rest, 1, "mount-tmpfs PATH")[0])
 	case "daemon":
@@ -516,6 +518,27 @@ func doWrite(path, data string) {
 	default:
 		out["ok"] = true
 	}
+	emit(out)
+}
+
+// doMknod makes a char node for the host's /dev/kmsg (1:11) at path and
+// tries to open it for writing: {"path","made","opened","error"}.
+func doMknod(path string) {
+	out := map[string]any{"path": path, "made": false, "opened": false, "error": ""}
+	if err := unix.Mknod(path, unix.S_IFCHR|0o600, int(unix.Mkdev(1, 11))); err != nil {
+		out["error"] = errText(err)
+		emit(out)
+		return
+	}
+	out["made"] = true
+	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		out["error"] = errText(err)
+	} else {
+		out["opened"] = true
+		unix.Close(fd)
+	}
+	_ = unix.Unlink(path)
 	emit(out)
 }
 
