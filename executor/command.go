@@ -50,6 +50,11 @@ type Command struct {
 
 	Isolation Isolation
 	Resources Resources
+
+	// StopSignal and StopGrace are recorded in the task's state as the
+	// defaults Store.Stop uses (the CLI's --stop-signal and --grace).
+	StopSignal string
+	StopGrace  time.Duration
 }
 
 // Isolation says which namespaces are private and what the task's root holds.

@@ -216,7 +216,7 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 		return fmt.Errorf("init stage: expected end of file at exec, got %q", m.Type)
 	}
 	mark("exec")
-	t.state = newState(t, &e.cfg)
+	t.state = newState(t, &e.cfg, cmd)
 	err = writeState(t.dir, t.state)
 	mark("state")
 	return err

@@ -49,6 +49,11 @@ type State struct {
 	Created  time.Time  `json:"created"`
 	Finished *time.Time `json:"finished,omitempty"`
 
+	// StopSignal and StopGrace are how Store.Stop stops the task unless
+	// told otherwise.
+	StopSignal string `json:"stop_signal,omitempty"`
+	StopGrace  string `json:"stop_grace,omitempty"`
+
 	SupervisorPid       int    `json:"supervisor_pid"`
 	SupervisorStartTime uint64 `json:"supervisor_start_time"`
 }
@@ -57,7 +62,7 @@ type State struct {
 var procfs = proc.New("/proc")
 
 // newState describes a task that has just started.
-func newState(t *task, cfg *Config) *State {
+func newState(t *task, cfg *Config, cmd *Command) *State {
 	st := &State{
 		ID: t.id, Pid: t.pid, Status: StatusRunning,
 		Cgroup: t.cg.Paths(), CgroupParent: cfg.CgroupParent, CgroupVersion: t.cg.Version(),
@@ -65,6 +70,10 @@ func newState(t *task, cfg *Config) *State {
 		Rootfs:        t.rootfs, DefaultRootfs: t.rootfs == "",
 		Created:       t.created,
 		SupervisorPid: os.Getpid(),
+		StopSignal:    cmd.StopSignal,
+	}
+	if cmd.StopGrace > 0 {
+		st.StopGrace = cmd.StopGrace.String()
 	}
 	st.PidStartTime, _ = procfs.StartTime(t.pid)
 	st.SupervisorStartTime, _ = procfs.StartTime(st.SupervisorPid)

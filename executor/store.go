@@ -199,16 +199,31 @@ func (s *Store) Kill(id string, sig unix.Signal, all bool) error {
 	return nil
 }
 
-// Stop asks the task to stop with sig (SIGINT when empty), waits up to grace
-// for its main process to exit, then kills everything left in its cgroup.
-// A paused task is thawed first so it can act on the signal.
+// DefaultStopGrace is the grace of a stop when neither the caller nor the
+// task's state gives one.
+const DefaultStopGrace = 10 * time.Second
+
+// Stop asks the task to stop with sig, waits up to grace for its main
+// process to exit, then kills everything left in its cgroup. An empty sig
+// or a negative grace mean the task's own (its state's stop_signal and
+// stop_grace), else SIGINT and DefaultStopGrace. A paused task is thawed
+// first so it can act on the signal.
 func (s *Store) Stop(id, sig string, grace time.Duration) error {
 	st, cg, err := s.live(id, "stop")
 	if err != nil {
 		return err
 	}
 	if sig == "" {
+		sig = st.StopSignal
+	}
+	if sig == "" {
 		sig = "SIGINT"
+	}
+	if grace < 0 {
+		grace = DefaultStopGrace
+		if d, err := time.ParseDuration(st.StopGrace); err == nil {
+			grace = d
+		}
 	}
 	signal, err := ParseSignal(sig)
 	if err != nil {

@@ -109,6 +109,14 @@ func check(cmd *Command) (*spec, error) {
 	if err := cmd.Resources.Validate(); err != nil {
 		return nil, err
 	}
+	if cmd.StopSignal != "" {
+		if _, err := ParseSignal(cmd.StopSignal); err != nil {
+			return nil, fmt.Errorf("stop signal: %w", err)
+		}
+	}
+	if cmd.StopGrace < 0 {
+		return nil, fmt.Errorf("stop grace %s: must not be negative", cmd.StopGrace)
+	}
 	s.plan = &nsinit.Plan{
 		Mounts:     ops,
 		Hostname:   iso.Hostname,

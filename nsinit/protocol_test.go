@@ -25,7 +25,7 @@ func protocolTestPlan() *Plan {
 			{Kind: mounts.KindBind, Source: "/usr", Dest: "/usr", ReadOnly: true, Recursive: true},
 			{Kind: mounts.KindMount, FSType: "tmpfs", Source: "tmpfs", Dest: "/dev",
 				Flags: unix.MS_NOSUID | unix.MS_STRICTATIME, Data: "mode=755,size=65536k"},
-			{Kind: mounts.KindMknod, Dest: "/dev/null", Mode: 0o666, Major: 1, Minor: 3},
+			{Kind: mounts.KindBind, Source: "/dev/null", Dest: "/dev/null"},
 			{Kind: mounts.KindSymlink, Source: "pts/ptmx", Dest: "/dev/ptmx"},
 			{Kind: mounts.KindBind, Source: "/srv/data", Dest: "/data", Optional: true},
 			{Kind: mounts.KindMask, Dest: "/proc/kcore"},

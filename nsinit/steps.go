@@ -53,6 +53,7 @@ var steps = []struct {
 	{"capabilities", func(c *child) error { return caps.Apply(c.plan.Caps, c.user.UID != 0) }},
 	{"cwd", enterCwd},
 	{"close fds", closeFds},
+	{"signals", resetSignals},
 	{"exec", execTask},
 }
 

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"os/signal"
 	"syscall"
 	"testing"
 	"time"
@@ -346,5 +347,33 @@ func TestExecutorSetupErrors(t *testing.T) {
 			testutil.AssertNoState(t, tk.stateDir, tk.id)
 			assertNotPlanted(t)
 		})
+	}
+}
+
+// TestExecutorSignalsReset: a program embedding the executor that ignores
+// SIGHUP (as nohup leaves it) does not pass the ignore on: the Go runtime
+// of the init stage keeps an inherited ignored SIGHUP or SIGINT, and
+// execve would hand it to the task. Not parallel: the ignore is
+// process-wide.
+func TestExecutorSignalsReset(t *testing.T) {
+	signal.Ignore(syscall.SIGHUP)
+	defer signal.Reset(syscall.SIGHUP)
+	tk := newTask(t)
+	e := newExecutor(t, tk)
+	out := newLineWriter("}")
+	cmd := probeCommand(tk, "report")
+	cmd.Stdout = out
+	if _, err := e.Launch(cmd); err != nil {
+		t.Fatalf("Launch: %v", err)
+	}
+	if st := waitExit(t, e); st.ExitCode != 0 {
+		t.Fatalf("Wait: %+v, want exit 0; output %q", st, out.String())
+	}
+	var r Report
+	if err := json.Unmarshal([]byte(out.String()), &r); err != nil {
+		t.Fatalf("probe output: %v: %q", err, out.String())
+	}
+	if r.Status["SigIgn"] != "0000000000000000" || r.Status["SigBlk"] != "0000000000000000" {
+		t.Errorf("task SigIgn %q SigBlk %q, want nothing ignored or blocked", r.Status["SigIgn"], r.Status["SigBlk"])
 	}
 }

@@ -44,6 +44,9 @@ type task struct {
 	global []string
 	// cgParent is the cgroup parent the task's cgroup goes under.
 	cgParent string
+	// ignoreSignals starts berth with SIGINT, SIGHUP and SIGQUIT ignored,
+	// as a shell starts a background job.
+	ignoreSignals bool
 }
 
 // newTask prepares a task with a unique id and marker.
@@ -170,6 +173,9 @@ func (tk *task) start(extra []*os.File, args ...string) *proc {
 	p := &proc{tk: tk, args: full, stdout: r, lines: make(chan string, 64),
 		readDn: make(chan struct{}), waitDn: make(chan struct{})}
 	p.cmd = exec.Command(berthBin, full...)
+	if tk.ignoreSignals {
+		p.cmd = exec.Command("/bin/sh", append([]string{"-c", `trap "" INT HUP QUIT; exec "$0" "$@"`, berthBin}, full...)...)
+	}
 	p.cmd.Stdout = w
 	p.cmd.Stderr = &lockedWriter{mu: &p.mu, w: &p.stderr}
 	p.cmd.ExtraFiles = extra

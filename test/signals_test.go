@@ -1,9 +1,11 @@
 package test
 
 import (
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestExitStatus: berth exits with the task's own status, and with 128+N
@@ -90,5 +92,83 @@ func TestGraceThenKill(t *testing.T) {
 	res := p.wait()
 	if res.code != 128+int(syscall.SIGKILL) {
 		t.Errorf("want exit 137 (killed after the grace):\n%s", res)
+	}
+}
+
+// TestSignalsReset: a berth started with signals ignored (a shell's
+// background job, nohup) hands the task default signal handling, with
+// nothing blocked: an ignored signal would survive execve and the task
+// could neither act on its stop signal nor trap it. Both for a foreground
+// run and for the supervisor of a detached one.
+func TestSignalsReset(t *testing.T) {
+	t.Parallel()
+	tk := newTask(t)
+	tk.ignoreSignals = true
+	r := tk.report(rootfsFlags(t), rootfsProbe...)
+	if r.Status["SigIgn"] != "0000000000000000" || r.Status["SigBlk"] != "0000000000000000" {
+		t.Errorf("task SigIgn %q SigBlk %q, want none ignored or blocked", r.Status["SigIgn"], r.Status["SigBlk"])
+	}
+
+	// A shell task that traps the stop signal: detached, then stopped.
+	d := newTask(t)
+	d.ignoreSignals = true
+	dir := t.TempDir()
+	res := d.berth(d.runArgs([]string{"-d", "--mount", dir + ":/sig"},
+		"/bin/sh", "-c", `trap "exit 3" INT; touch /sig/ready; while :; do sleep 0.05; done`)...)
+	mustSucceed(t, res)
+	t.Cleanup(func() { d.berth("delete", "--force", d.id) })
+	deadline := time.Now().Add(30 * time.Second)
+	for !hostHas(filepath.Join(dir, "ready")) {
+		if time.Now().After(deadline) {
+			t.Fatal("the shell never set its trap")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if res := d.berth("stop", d.id, "--grace", "20s"); res.code != 0 {
+		t.Fatalf("stop: %s", res)
+	}
+	res = d.berth("state", d.id)
+	mustSucceed(t, res)
+	var st struct {
+		ExitCode int `json:"exit_code"`
+		Signal   int `json:"signal"`
+	}
+	decodeOne(t, res, &st)
+	if st.ExitCode != 3 || st.Signal != 0 {
+		t.Errorf("trapped SIGINT: exit %d signal %d, want exit 3 from the trap", st.ExitCode, st.Signal)
+	}
+}
+
+// TestStopUsesTaskDefaults: `berth stop ID` without --signal and --grace
+// stops a detached task with its own --stop-signal and --grace, recorded in
+// its state.
+func TestStopUsesTaskDefaults(t *testing.T) {
+	t.Parallel()
+	d := newTask(t)
+	dir := t.TempDir()
+	res := d.berth(d.runArgs([]string{"-d", "--stop-signal", "SIGTERM", "--grace", "60s", "--mount", dir + ":/sig"},
+		"/bin/sh", "-c", `trap "exit 4" TERM; touch /sig/ready; while :; do sleep 0.05; done`)...)
+	mustSucceed(t, res)
+	t.Cleanup(func() { d.berth("delete", "--force", d.id) })
+	deadline := time.Now().Add(30 * time.Second)
+	for !hostHas(filepath.Join(dir, "ready")) {
+		if time.Now().After(deadline) {
+			t.Fatal("the shell never set its trap")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if res := d.berth("stop", d.id); res.code != 0 {
+		t.Fatalf("stop: %s", res)
+	}
+	res = d.berth("state", d.id)
+	mustSucceed(t, res)
+	var st struct {
+		ExitCode   int    `json:"exit_code"`
+		StopSignal string `json:"stop_signal"`
+		StopGrace  string `json:"stop_grace"`
+	}
+	decodeOne(t, res, &st)
+	if st.ExitCode != 4 || st.StopSignal != "SIGTERM" || st.StopGrace != "1m0s" {
+		t.Errorf("stop without flags: %+v, want exit 4 from the SIGTERM trap, stop_signal SIGTERM, stop_grace 1m0s", st)
 	}
 }

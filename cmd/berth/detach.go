@@ -104,7 +104,9 @@ func supervise(g *globals, f *runFlags, cmd *executor.Command) int {
 	if f.stderr == "" {
 		cmd.Stderr = nil
 	}
-	signal.Ignore(syscall.SIGINT, syscall.SIGHUP)
+	// SIGINT and SIGHUP are caught, not ignored: an ignored signal stays
+	// ignored across execve, into the task.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGINT, syscall.SIGHUP)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM)
 
@@ -147,7 +149,7 @@ func reaperMain(args []string) int {
 		return fail(exitBerth, fmt.Errorf("reaper: grace %q: %w", args[6], err))
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "berth", Level: hclog.LevelFromString(args[2]), Output: os.Stderr})
-	signal.Ignore(syscall.SIGINT, syscall.SIGHUP)
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGINT, syscall.SIGHUP)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM)
 	return reap(executor.NewStore(args[0], args[1], log), args[3], pid, args[5], grace, sigs)

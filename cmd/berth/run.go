@@ -156,6 +156,7 @@ func (f *runFlags) command(argv []string, set map[string]bool) (*executor.Comman
 		ID: f.id, TaskDir: f.rootfs, Cmd: argv[0], Args: argv[1:],
 		Env: f.env, Cwd: f.cwd, User: f.user,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
+		StopSignal: f.stopSignal, StopGrace: f.grace,
 		Isolation: executor.Isolation{
 			PID: f.pid.value, IPC: f.ipc.value, UTS: executor.ModePrivate, Net: f.net.value,
 			Hostname: f.hostname, CapAdd: f.capAdd, CapDrop: f.capDrop,

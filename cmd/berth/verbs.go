@@ -120,16 +120,20 @@ func cmdKill(g *globals, args []string) int {
 
 func cmdStop(g *globals, args []string) int {
 	fs := newFlagSet("stop")
-	sig := fs.String("signal", "SIGINT", "signal that asks the task to stop")
-	grace := fs.Duration("grace", 10*time.Second, "time between the signal and the kill")
+	sig := fs.String("signal", "", "signal that asks the task to stop (default: the task's --stop-signal)")
+	grace := fs.Duration("grace", -1, "time between the signal and the kill (default: the task's --grace)")
 	pos, err := taskVerb("stop", fs, args, 0)
 	if err != nil {
 		return fail(exitUsage, err)
 	}
-	if _, err := executor.ParseSignal(*sig); err != nil {
-		return fail(exitUsage, fmt.Errorf("--signal: %w", err))
+	set := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if set["signal"] {
+		if _, err := executor.ParseSignal(*sig); err != nil {
+			return fail(exitUsage, fmt.Errorf("--signal: %w", err))
+		}
 	}
-	if *grace < 0 {
+	if set["grace"] && *grace < 0 {
 		return fail(exitUsage, errors.New("--grace: must not be negative"))
 	}
 	if err := g.store().Stop(pos[0], *sig, *grace); err != nil {

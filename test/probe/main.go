@@ -381,7 +381,7 @@ func status() (map[string]string, error) {
 			continue
 		}
 		switch k {
-		case "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp":
+		case "CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp", "SigIgn", "SigBlk":
 			st[k] = strings.TrimSpace(v)
 		}
 	}
