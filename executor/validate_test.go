@@ -362,10 +362,14 @@ func TestCheckFields(t *testing.T) {
 			dev = i
 		}
 	}
-	wantBinds := []mounts.Op{
-		{Kind: mounts.KindBind, Source: data, Dest: "/data", ReadOnly: true, Recursive: true},
-		{Kind: mounts.KindBind, Source: data, Dest: "/rw", Recursive: true},
+	var wantBinds []mounts.Op
+	for _, d := range mounts.Devices {
+		wantBinds = append(wantBinds, mounts.Op{Kind: mounts.KindBind, Source: d, Dest: d})
 	}
+	wantBinds = append(wantBinds,
+		mounts.Op{Kind: mounts.KindBind, Source: data, Dest: "/data", ReadOnly: true, Recursive: true},
+		mounts.Op{Kind: mounts.KindBind, Source: data, Dest: "/rw", Recursive: true},
+	)
 	if !reflect.DeepEqual(binds, wantBinds) {
 		t.Errorf("binds = %+v, want %+v", binds, wantBinds)
 	}
