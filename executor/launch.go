@@ -188,6 +188,9 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 	mark("send plan")
 	rcv := nsinit.NewReceiver(conn)
 	m, err := rcv.Expect(nsinit.MsgReady)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("init stage: setup did not finish within %s", e.cfg.SetupTimeout)
+	}
 	if err != nil {
 		return fmt.Errorf("init stage: %w", err)
 	}

@@ -10,7 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // User is a resolved task user.
@@ -294,14 +295,41 @@ func groupRead(path string) ([]groupEntry, error) {
 	return groups, err
 }
 
+// userMaxFile bounds a passwd or group file: a hostile task root could
+// make the init stage, which runs without the task's limits, read or hold
+// gigabytes.
+const userMaxFile = 64 << 20
+
 // userOpen opens a passwd or group file from the task's root. The root may
-// be hostile: O_NONBLOCK keeps a FIFO in place of the file from blocking
-// the open forever, and anything but a regular file (a FIFO, /dev/zero,
-// a directory) is refused before it is read.
+// be hostile, so the open resolves inside "/" (the task's root after
+// pivot_root) and refuses /proc magic links, which lead anywhere, such as a
+// host process's root; files on procfs or sysfs are refused too, they are
+// kernel interfaces (reading /proc/kmsg consumes the host's log).
+// O_NONBLOCK keeps a FIFO from blocking the open forever, and anything
+// but a regular file (a FIFO, /dev/zero, a directory) is refused before it
+// is read, as is a file over userMaxFile.
 func userOpen(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	root, err := unix.Open("/", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return nil, &fs.PathError{Op: "open", Path: "/", Err: err}
+	}
+	fd, err := unix.Openat2(root, path, &unix.OpenHow{
+		Flags:   unix.O_RDONLY | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC,
+		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
+	})
+	unix.Close(root)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), path)
+	var sfs unix.Statfs_t
+	if err := unix.Fstatfs(fd, &sfs); err != nil {
+		f.Close()
+		return nil, &fs.PathError{Op: "statfs", Path: path, Err: err}
+	}
+	if sfs.Type == unix.PROC_SUPER_MAGIC || sfs.Type == unix.SYSFS_MAGIC {
+		f.Close()
+		return nil, &fs.PathError{Op: "open", Path: path, Err: userErrKernelFile}
 	}
 	st, err := f.Stat()
 	if err != nil {
@@ -312,8 +340,17 @@ func userOpen(path string) (*os.File, error) {
 		f.Close()
 		return nil, &fs.PathError{Op: "open", Path: path, Err: userErrNotRegular}
 	}
+	if st.Size() > userMaxFile {
+		f.Close()
+		return nil, &fs.PathError{Op: "open", Path: path, Err: userErrTooLarge}
+	}
 	return f, nil
 }
+
+var (
+	userErrKernelFile = errors.New("a procfs or sysfs file, not a user database")
+	userErrTooLarge   = fmt.Errorf("larger than %d MiB", userMaxFile>>20)
+)
 
 // userReadLines calls fn with each meaningful line of r until fn returns
 // false. Blank lines, '#' comments and NIS compat lines ("+name", "-name",

@@ -258,3 +258,40 @@ func TestLookupUserLineLimit(t *testing.T) {
 		t.Fatal("LookupUser(bob:toolong): group on an over-long line was found")
 	}
 }
+
+// TestLookupUserHostileFiles: a task root's passwd or group cannot lead the
+// init stage (which runs as full root) to host files through /proc magic
+// links, to kernel files on procfs, or into reading a huge file.
+func TestLookupUserHostileFiles(t *testing.T) {
+	dir := t.TempDir()
+	link := func(name, target string) string {
+		p := filepath.Join(dir, name)
+		if err := os.Symlink(target, p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	magic := link("magic", fmt.Sprintf("/proc/%d/root/etc/passwd", os.Getpid()))
+	status := link("status", "/proc/self/status")
+	big := filepath.Join(dir, "big")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(userMaxFile + 1); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	for _, c := range []struct {
+		path, want string
+	}{
+		{magic, "too many levels of symbolic links"},
+		{status, "a procfs or sysfs file"},
+		{big, "larger than 64 MiB"},
+	} {
+		_, err := LookupUser("0", c.path, filepath.Join(dir, "nogroup"))
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("LookupUser with passwd %s: %v, want an error containing %q", c.path, err, c.want)
+		}
+	}
+}
