@@ -126,7 +126,7 @@ func (g *hybridGroup) update(r Resources) error {
 		}
 		v1 := &v1Group{log: g.log, root: g.cfg.V1Root, group: g.cfg.group(), dirs: map[string]string{},
 			swapAccounting: v1SwapAccounting(g.cfg.V1Root)}
-		if err := v1.addControllersOf(names, freezeWait(g.v2), g.v2.pids); err != nil {
+		if err := v1.addControllersOf(names, g.v2, g.v2.pids); err != nil {
 			return err
 		}
 		g.v1 = v1
@@ -138,7 +138,7 @@ func (g *hybridGroup) update(r Resources) error {
 			}
 		}
 		if len(missing) > 0 {
-			if err := g.v1.addControllersOf(missing, freezeWait(g.v2), g.v2.pids); err != nil {
+			if err := g.v1.addControllersOf(missing, g.v2, g.v2.pids); err != nil {
 				return err
 			}
 		}

@@ -108,3 +108,25 @@ func TestHybridLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestHybridUpdateKeepsPaused: an update that adds a v1 controller to a
+// paused task leaves it paused.
+func TestHybridUpdateKeepsPaused(t *testing.T) {
+	requireCgroupV2(t, unifiedMount)
+	requireCgroupV1(t, "pids")
+	id := testID(t)
+	m := newTestManager(t, Config{Version: Hybrid, Parent: testParent, ID: id})
+	fd, _ := m.FD()
+	c, _ := startDaemonChild(t, &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}, nil)
+	if err := m.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Update(Resources{PidsLimit: 9}); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	assertPaused(t, m, true)
+	if err := m.KillAll(); err != nil {
+		t.Fatal(err)
+	}
+	c.waitKilled(t)
+}

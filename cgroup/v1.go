@@ -301,7 +301,7 @@ func (g *v1Group) update(r Resources) error {
 		}
 	}
 	if len(missing) > 0 {
-		if err := g.addControllers(missing, freezeWait(g)); err != nil {
+		if err := g.addControllers(missing, g); err != nil {
 			return err
 		}
 	}
@@ -337,21 +337,29 @@ func (g *v1Group) update(r Resources) error {
 // (every extra hierarchy costs the launch a mkdir and an rmdir). The task
 // is frozen while its processes move, so none can fork into the old cgroup
 // in between; the new cgroups start without limits.
-func (g *v1Group) addControllers(names []string, freeze func(bool) error) (err error) {
-	return g.addControllersOf(names, freeze, g.pids)
+func (g *v1Group) addControllers(names []string, h freezable) (err error) {
+	return g.addControllersOf(names, h, g.pids)
 }
 
 // addControllersOf is addControllers with the task's pids listed by the
 // caller (a hybrid cgroup lists them on the unified hierarchy).
-func (g *v1Group) addControllersOf(names []string, freeze func(bool) error, list func() ([]int, error)) (err error) {
-	if err := freeze(true); err != nil {
-		return fmt.Errorf("update cgroup %s: freeze: %w", g.dir(), err)
+func (g *v1Group) addControllersOf(names []string, h freezable, list func() ([]int, error)) (err error) {
+	// A paused task stays paused: freeze and thaw only one that runs.
+	paused, err := h.frozen()
+	if err != nil {
+		return fmt.Errorf("update cgroup %s: %w", g.dir(), err)
 	}
-	defer func() {
-		if terr := freeze(false); terr != nil && err == nil {
-			err = fmt.Errorf("update cgroup %s: thaw: %w", g.dir(), terr)
+	if !paused {
+		freeze := freezeWait(h)
+		if err := freeze(true); err != nil {
+			return fmt.Errorf("update cgroup %s: freeze: %w", g.dir(), err)
 		}
-	}()
+		defer func() {
+			if terr := freeze(false); terr != nil && err == nil {
+				err = fmt.Errorf("update cgroup %s: thaw: %w", g.dir(), terr)
+			}
+		}()
+	}
 	group := "/" + g.group
 	added, err := cgroup1.New(cgroup1.StaticPath(group), &specs.LinuxResources{}, cgroup1.WithHierarchy(v1Hierarchy(g.root, names)))
 	if err != nil {
