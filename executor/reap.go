@@ -1,7 +1,9 @@
 package executor
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -35,12 +37,23 @@ func (s *Store) Reap(id string, pid int) (*ProcessState, error) {
 	if err != nil {
 		return ps, err
 	}
-	st, err := readState(dir)
-	if err != nil {
-		return ps, err
-	}
 	errs := &multierror.Error{ErrorFormat: oneLine}
-	if cg, err := s.cgroup(st); err == nil {
+	st, err := readState(dir)
+	switch {
+	case err != nil:
+		// Still kill and remove what the task left, found by its id.
+		errs = multierror.Append(errs, err)
+		st = &State{ID: id, CgroupParent: s.cgroupParent}
+	case st.Pid != pid:
+		// The task was deleted and its id reused while this reaper was
+		// still finishing: the state and cgroup are the new task's.
+		return ps, nil
+	}
+	cg, err := s.cgroup(st)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		errs = multierror.Append(errs, err)
+	}
+	if err == nil {
 		if oom, err := cg.OOMKilled(); err == nil {
 			ps.OOMKilled = oom
 		}
@@ -51,10 +64,12 @@ func (s *Store) Reap(id string, pid int) (*ProcessState, error) {
 			errs = multierror.Append(errs, err)
 		}
 	}
-	st.Status, st.ExitCode, st.Signal, st.OOMKilled = StatusStopped, ps.ExitCode, ps.Signal, ps.OOMKilled
-	st.Finished = &ps.Time
-	if err := writeState(filepath.Clean(dir), st); err != nil {
-		errs = multierror.Append(errs, err)
+	if st.Pid == pid {
+		st.Status, st.ExitCode, st.Signal, st.OOMKilled = StatusStopped, ps.ExitCode, ps.Signal, ps.OOMKilled
+		st.Finished = &ps.Time
+		if err := writeState(filepath.Clean(dir), st); err != nil {
+			errs = multierror.Append(errs, err)
+		}
 	}
 	return ps, errs.ErrorOrNil()
 }

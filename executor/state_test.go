@@ -354,3 +354,24 @@ func TestStoreDeleteStopped(t *testing.T) {
 		t.Errorf("second Delete: %v, want ErrNotFound", err)
 	}
 }
+
+// TestDeleteForceWithoutState: a launch that died before it wrote its
+// state leaves an empty task directory; delete --force removes it, a plain
+// delete says there is no such task.
+func TestDeleteForceWithoutState(t *testing.T) {
+	dir := t.TempDir()
+	id := "crashed-launch"
+	if err := os.Mkdir(filepath.Join(dir, id), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	s := NewStore(dir, "berth-test-nostate", nil)
+	if err := s.Delete(id, false); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("Delete without --force: %v, want ErrNotFound", err)
+	}
+	if err := s.Delete(id, true); err != nil {
+		t.Fatalf("Delete --force: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, id)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("task dir still there after delete --force: %v", err)
+	}
+}

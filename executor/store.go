@@ -320,7 +320,12 @@ func (s *Store) Delete(id string, force bool) error {
 	st, err := s.Get(id)
 	if err != nil {
 		if errors.Is(err, ErrNotFound) {
-			return err
+			// A launch that died before it wrote its state leaves the
+			// directory (and maybe the cgroup) and nothing to read.
+			if _, serr := os.Stat(dir); serr != nil || !force {
+				return err
+			}
+			return s.purge(id, dir, &State{ID: id, CgroupParent: s.cgroupParent})
 		}
 		if !force {
 			return fmt.Errorf("delete %q: %w (use --force to remove it anyway)", id, err)
