@@ -180,21 +180,53 @@ func (s *Store) Kill(id string, sig unix.Signal, all bool) error {
 		return err
 	}
 	if !all {
-		return wrapErr("kill", id, unix.Kill(st.Pid, sig))
+		return wrapErr("kill", id, s.signalTask(st, cg, sig))
 	}
 	if sig == unix.SIGKILL {
 		return wrapErr("kill", id, cg.KillAll())
+	}
+	// Frozen, no process of the task can exit (and free its pid for a
+	// stranger) or fork one the list misses; the signals are delivered on
+	// thaw. A task already paused stays paused.
+	paused, err := cg.Paused()
+	if err != nil {
+		return wrapErr("kill", id, err)
+	}
+	if !paused {
+		if err := cg.Freeze(); err != nil {
+			return wrapErr("kill", id, err)
+		}
+		defer cg.Thaw()
 	}
 	pids, err := cg.Pids()
 	if err != nil {
 		return wrapErr("kill", id, err)
 	}
 	for _, pid := range pids {
-		// The cgroup lists only its live members; ESRCH is one that exited
-		// since.
 		if err := unix.Kill(pid, sig); err != nil && err != unix.ESRCH {
 			return wrapErr("kill", id, err)
 		}
+	}
+	return nil
+}
+
+// signalTask signals the task's main process through a pidfd, verified
+// after it is opened: a pidfd names one process, so a pid recycled after
+// the check can never receive the signal.
+func (s *Store) signalTask(st *State, cg *cgroup.Manager, sig unix.Signal) error {
+	fd, err := unix.PidfdOpen(st.Pid, 0)
+	if err == unix.ESRCH {
+		return ErrNotRunning
+	}
+	if err != nil {
+		return fmt.Errorf("pidfd_open %d: %w", st.Pid, err)
+	}
+	defer unix.Close(fd)
+	if !s.isTask(st, cg) {
+		return ErrNotRunning
+	}
+	if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil {
+		return fmt.Errorf("signal pid %d: %w", st.Pid, err)
 	}
 	return nil
 }
@@ -235,7 +267,7 @@ func (s *Store) Stop(id, sig string, grace time.Duration) error {
 		}
 	}
 	if grace > 0 {
-		if err := unix.Kill(st.Pid, signal); err == nil {
+		if err := s.signalTask(st, cg, signal); err == nil {
 			deadline := time.Now().Add(grace)
 			for time.Now().Before(deadline) && s.isTask(st, cg) {
 				time.Sleep(10 * time.Millisecond)
