@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -44,6 +45,16 @@ func runDetached(g *globals, f *runFlags, argv []string) int {
 	r, w, err := os.Pipe()
 	if err != nil {
 		return fail(exitBerth, fmt.Errorf("run -d: %w", err))
+	}
+	// The supervisor runs from "/": hand it absolute paths.
+	for _, p := range []*string{&g.stateDir, &f.rootfs, &f.stdout, &f.stderr} {
+		if *p != "" {
+			abs, err := filepath.Abs(*p)
+			if err != nil {
+				return fail(exitUsage, fmt.Errorf("run -d: %w", err))
+			}
+			*p = abs
+		}
 	}
 	args := []string{"--state-dir", g.stateDir, "--cgroup-parent", g.cgroupParent, "--log-level", g.logLevel,
 		"run", "--supervise", "--id", id}
@@ -110,6 +121,12 @@ func supervise(g *globals, f *runFlags, cmd *executor.Command) int {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM)
 
+	// The supervisor lives as long as the task: it must not hold the
+	// directory it was started from (and its mount) busy. Relative paths
+	// were resolved by the CLI already.
+	if err := os.Chdir("/"); err != nil {
+		g.log.Warn("chdir /", "error", err)
+	}
 	e := executor.New(executor.Config{StateDir: g.stateDir, CgroupParent: g.cgroupParent, Logger: g.log,
 		KeepState: true, ExternalReaper: true})
 	ps, err := e.Launch(cmd)

@@ -127,10 +127,21 @@ func cmdRun(g *globals, args []string) int {
 		return fail(exitCodeFor(err), err)
 	}
 	go func() {
-		if _, ok := <-sigs; ok {
-			if err := e.Shutdown(f.stopSignal, f.grace); err != nil {
-				g.log.Error("stop task", "error", err)
+		// The first signal stops the task with its stop signal and grace;
+		// a second one cuts the grace short.
+		for n := 0; ; n++ {
+			if _, ok := <-sigs; !ok {
+				return
 			}
+			grace := f.grace
+			if n > 0 {
+				grace = 0
+			}
+			go func() {
+				if err := e.Shutdown(f.stopSignal, grace); err != nil {
+					g.log.Error("stop task", "error", err)
+				}
+			}()
 		}
 	}()
 	st, werr := e.Wait(context.Background())
