@@ -186,6 +186,14 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 		return err
 	}
 	mark("send plan")
+	// Record the task while the init stage starts up (its Go runtime takes
+	// milliseconds): on two or more CPUs this costs the launch nothing. If
+	// the launch fails, cleanup removes it again.
+	t.state = newState(t, &e.cfg, cmd)
+	if err := writeState(t.dir, t.state); err != nil {
+		return err
+	}
+	mark("state")
 	rcv := nsinit.NewReceiver(conn)
 	m, err := rcv.Expect(nsinit.MsgReady)
 	if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -219,10 +227,7 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 		return fmt.Errorf("init stage: expected end of file at exec, got %q", m.Type)
 	}
 	mark("exec")
-	t.state = newState(t, &e.cfg, cmd)
-	err = writeState(t.dir, t.state)
-	mark("state")
-	return err
+	return nil
 }
 
 // reclaim frees the id of a task that crashed: its state says it runs, but
