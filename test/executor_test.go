@@ -6,11 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"os/signal"
 	"syscall"
 	"testing"
 	"time"
@@ -126,20 +126,7 @@ func TestExecutorExitCode(t *testing.T) {
 func TestExecutorReport(t *testing.T) {
 	t.Parallel()
 	tk := newTask(t)
-	e := newExecutor(t, tk)
-	out := newLineWriter("}")
-	cmd := probeCommand(tk, "report")
-	cmd.Stdout = out
-	if _, err := e.Launch(cmd); err != nil {
-		t.Fatalf("Launch: %v", err)
-	}
-	if st := waitExit(t, e); st.ExitCode != 0 {
-		t.Fatalf("Wait: %+v, want exit 0; output %q", st, out.String())
-	}
-	var r Report
-	if err := json.Unmarshal([]byte(out.String()), &r); err != nil {
-		t.Fatalf("probe output: %v: %q", err, out.String())
-	}
+	r := executorReport(t, tk)
 	if r.Pid != 1 || !slices.Equal(r.Pids, []int{1}) {
 		t.Errorf("pid %d, pids %v, want 1 and [1]", r.Pid, r.Pids)
 	}
@@ -350,15 +337,10 @@ func TestExecutorSetupErrors(t *testing.T) {
 	}
 }
 
-// TestExecutorSignalsReset: a program embedding the executor that ignores
-// SIGHUP (as nohup leaves it) does not pass the ignore on: the Go runtime
-// of the init stage keeps an inherited ignored SIGHUP or SIGINT, and
-// execve would hand it to the task. Not parallel: the ignore is
-// process-wide.
-func TestExecutorSignalsReset(t *testing.T) {
-	signal.Ignore(syscall.SIGHUP)
-	defer signal.Reset(syscall.SIGHUP)
-	tk := newTask(t)
+// executorReport launches `probe report` through the library, its stdout
+// going to a plain io.Writer, and returns what the probe saw.
+func executorReport(t *testing.T, tk *task) Report {
+	t.Helper()
 	e := newExecutor(t, tk)
 	out := newLineWriter("}")
 	cmd := probeCommand(tk, "report")
@@ -373,6 +355,19 @@ func TestExecutorSignalsReset(t *testing.T) {
 	if err := json.Unmarshal([]byte(out.String()), &r); err != nil {
 		t.Fatalf("probe output: %v: %q", err, out.String())
 	}
+	return r
+}
+
+// TestExecutorSignalsReset: a program embedding the executor that ignores
+// SIGHUP (as nohup leaves it) does not pass the ignore on: the Go runtime
+// of the init stage keeps an inherited ignored SIGHUP or SIGINT, and
+// execve would hand it to the task. Not parallel: the ignore is
+// process-wide.
+func TestExecutorSignalsReset(t *testing.T) {
+	signal.Ignore(syscall.SIGHUP)
+	defer signal.Reset(syscall.SIGHUP)
+	tk := newTask(t)
+	r := executorReport(t, tk)
 	if r.Status["SigIgn"] != "0000000000000000" || r.Status["SigBlk"] != "0000000000000000" {
 		t.Errorf("task SigIgn %q SigBlk %q, want nothing ignored or blocked", r.Status["SigIgn"], r.Status["SigBlk"])
 	}

@@ -117,13 +117,7 @@ func TestSignalsReset(t *testing.T) {
 		"/bin/sh", "-c", `trap "exit 3" INT; touch /sig/ready; while :; do sleep 0.05; done`)...)
 	mustSucceed(t, res)
 	t.Cleanup(func() { d.berth("delete", "--force", d.id) })
-	deadline := time.Now().Add(30 * time.Second)
-	for !hostHas(filepath.Join(dir, "ready")) {
-		if time.Now().After(deadline) {
-			t.Fatal("the shell never set its trap")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitReady(t, filepath.Join(dir, "ready"))
 	if res := d.berth("stop", d.id, "--grace", "20s"); res.code != 0 {
 		t.Fatalf("stop: %s", res)
 	}
@@ -150,13 +144,7 @@ func TestStopUsesTaskDefaults(t *testing.T) {
 		"/bin/sh", "-c", `trap "exit 4" TERM; touch /sig/ready; while :; do sleep 0.05; done`)...)
 	mustSucceed(t, res)
 	t.Cleanup(func() { d.berth("delete", "--force", d.id) })
-	deadline := time.Now().Add(30 * time.Second)
-	for !hostHas(filepath.Join(dir, "ready")) {
-		if time.Now().After(deadline) {
-			t.Fatal("the shell never set its trap")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitReady(t, filepath.Join(dir, "ready"))
 	if res := d.berth("stop", d.id); res.code != 0 {
 		t.Fatalf("stop: %s", res)
 	}
@@ -170,5 +158,17 @@ func TestStopUsesTaskDefaults(t *testing.T) {
 	decodeOne(t, res, &st)
 	if st.ExitCode != 4 || st.StopSignal != "SIGTERM" || st.StopGrace != "1m0s" {
 		t.Errorf("stop without flags: %+v, want exit 4 from the SIGTERM trap, stop_signal SIGTERM, stop_grace 1m0s", st)
+	}
+}
+
+// waitReady waits for a task to create the file that says it is ready.
+func waitReady(t *testing.T, file string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !hostHas(file) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the task never created %s", file)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
