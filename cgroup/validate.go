@@ -75,11 +75,6 @@ func (r Resources) Validate() error {
 	return nil
 }
 
-// empty reports whether r sets no limit at all.
-func (r Resources) empty() bool {
-	return r == Resources{}
-}
-
 // parseCPUList parses a kernel cpu list ("0-3,5", "1", "0,2") into the set
 // of cpus it names, in the syntax cpuset.cpus accepts.
 func parseCPUList(s string) (map[int]bool, error) {

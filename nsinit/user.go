@@ -39,8 +39,8 @@ const userMaxID = 1<<31 - 2
 const userMaxLine = 4 << 20
 
 var (
-	userErrInvalidID  = errors.New("invalid id")
-	userErrNotRegular = errors.New("not a regular file")
+	errUserInvalidID  = errors.New("invalid id")
+	errUserNotRegular = errors.New("not a regular file")
 )
 
 // LookupUser resolves spec against the passwd and group files at passwdPath
@@ -190,7 +190,7 @@ func userIsNumeric(s string) bool {
 func userParseID(s string) (int, error) {
 	n, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
 	if err != nil || n > userMaxID {
-		return 0, userErrInvalidID
+		return 0, errUserInvalidID
 	}
 	return int(n), nil
 }
@@ -329,7 +329,7 @@ func userOpen(path string) (*os.File, error) {
 	}
 	if sfs.Type == unix.PROC_SUPER_MAGIC || sfs.Type == unix.SYSFS_MAGIC {
 		f.Close()
-		return nil, &fs.PathError{Op: "open", Path: path, Err: userErrKernelFile}
+		return nil, &fs.PathError{Op: "open", Path: path, Err: errUserKernelFile}
 	}
 	st, err := f.Stat()
 	if err != nil {
@@ -338,18 +338,18 @@ func userOpen(path string) (*os.File, error) {
 	}
 	if !st.Mode().IsRegular() {
 		f.Close()
-		return nil, &fs.PathError{Op: "open", Path: path, Err: userErrNotRegular}
+		return nil, &fs.PathError{Op: "open", Path: path, Err: errUserNotRegular}
 	}
 	if st.Size() > userMaxFile {
 		f.Close()
-		return nil, &fs.PathError{Op: "open", Path: path, Err: userErrTooLarge}
+		return nil, &fs.PathError{Op: "open", Path: path, Err: errUserTooLarge}
 	}
 	return f, nil
 }
 
 var (
-	userErrKernelFile = errors.New("a procfs or sysfs file, not a user database")
-	userErrTooLarge   = fmt.Errorf("larger than %d MiB", userMaxFile>>20)
+	errUserKernelFile = errors.New("a procfs or sysfs file, not a user database")
+	errUserTooLarge   = fmt.Errorf("larger than %d MiB", userMaxFile>>20)
 )
 
 // userReadLines calls fn with each meaningful line of r until fn returns

@@ -2,7 +2,6 @@ package test
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -142,20 +141,4 @@ func TestDefaultTaskDir(t *testing.T) {
 			t.Errorf("the task's /tmp is the host's")
 		}
 	})
-}
-
-// hostPathOf returns the host path of a bind mount seen in the task: the
-// mount point of the host mount of the same filesystem whose root is "/",
-// joined with the bind's root. "" when it cannot tell (a tmpfs root).
-func hostPathOf(t *testing.T, m Mount) string {
-	t.Helper()
-	if m.Root == "/" {
-		return ""
-	}
-	for _, h := range hostMountinfo(t) {
-		if h.MajorMinor == m.MajorMinor && h.Root == "/" {
-			return filepath.Join(h.MountPoint, m.Root)
-		}
-	}
-	return ""
 }
