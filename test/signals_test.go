@@ -172,3 +172,38 @@ func waitReady(t *testing.T, file string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestSupervisorSIGTERM: SIGTERM to a detached task's supervisor stops the
+// task the way `berth stop` would (its stop signal, then its grace), and
+// the supervisor records how it ended.
+func TestSupervisorSIGTERM(t *testing.T) {
+	t.Parallel()
+	d := newTask(t)
+	dir := t.TempDir()
+	res := d.berth(d.runArgs([]string{"-d", "--stop-signal", "SIGTERM", "--grace", "60s", "--mount", dir + ":/sig"},
+		"/bin/sh", "-c", `trap "exit 5" TERM; touch /sig/ready; while :; do sleep 0.05; done`)...)
+	mustSucceed(t, res)
+	t.Cleanup(func() { d.berth("delete", "--force", d.id) })
+	waitReady(t, filepath.Join(dir, "ready"))
+	var st struct {
+		Status        string `json:"status"`
+		ExitCode      int    `json:"exit_code"`
+		SupervisorPid int    `json:"supervisor_pid"`
+	}
+	res = d.berth("state", d.id)
+	mustSucceed(t, res)
+	decodeOne(t, res, &st)
+	if err := syscall.Kill(st.SupervisorPid, syscall.SIGTERM); err != nil {
+		t.Fatalf("SIGTERM to the supervisor %d: %v", st.SupervisorPid, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for st.Status != "stopped" && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		res = d.berth("state", d.id)
+		mustSucceed(t, res)
+		decodeOne(t, res, &st)
+	}
+	if st.Status != "stopped" || st.ExitCode != 5 {
+		t.Errorf("after SIGTERM to the supervisor: status %s exit %d, want stopped with exit 5 from the task's TERM trap", st.Status, st.ExitCode)
+	}
+}
