@@ -42,8 +42,11 @@ type Command struct {
 	User string
 
 	// Stdin, Stdout and Stderr are the task's standard streams. An *os.File
-	// is handed to the task as is; any other writer is fed through a pipe.
-	// Nil means /dev/null.
+	// is handed to the task as is; any other reader or writer is fed
+	// through a pipe by a goroutine. Wait returns once the output pipes are
+	// drained; the stdin goroutine ends when Stdin returns EOF or an error,
+	// or on its first write after the task is gone, so a reader that
+	// blocks forever keeps it alive. Nil means /dev/null.
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
