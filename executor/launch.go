@@ -200,6 +200,10 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 		return fmt.Errorf("init stage: setup did not finish within %s", e.cfg.SetupTimeout)
 	}
 	if err != nil {
+		if oom, _ := cg.OOMKilled(); oom {
+			return fmt.Errorf("init stage: killed by the OOM killer during setup: the memory limit (%s) is too small to start the task",
+				cgroup.FormatSize(cmd.Resources.MemoryBytes))
+		}
 		return fmt.Errorf("init stage: %w", err)
 	}
 	if m.Type == nsinit.MsgError {
