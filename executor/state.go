@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/berthrun/berth/cgroup"
@@ -76,9 +77,16 @@ func newState(t *task, cfg *Config, cmd *Command) *State {
 		st.StopGrace = cmd.StopGrace.String()
 	}
 	st.PidStartTime, _ = procfs.StartTime(t.pid)
-	st.SupervisorStartTime, _ = procfs.StartTime(st.SupervisorPid)
+	st.SupervisorStartTime = ownStartTime()
 	return st
 }
+
+// ownStartTime is this process's start time, read once: it never changes,
+// not even across an exec.
+var ownStartTime = sync.OnceValue(func() uint64 {
+	start, _ := procfs.StartTime(os.Getpid())
+	return start
+})
 
 // writeState records st in dir atomically: a reader sees the old file or
 // the new one, never half of one.

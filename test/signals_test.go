@@ -1,6 +1,8 @@
 package test
 
 import (
+	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -112,16 +114,11 @@ func TestSignalsReset(t *testing.T) {
 	// A shell task that traps the stop signal: detached, then stopped.
 	d := newTask(t)
 	d.ignoreSignals = true
-	dir := t.TempDir()
-	res := d.berth(d.runArgs([]string{"-d", "--mount", dir + ":/sig"},
-		"/bin/sh", "-c", `trap "exit 3" INT; touch /sig/ready; while :; do sleep 0.05; done`)...)
-	mustSucceed(t, res)
-	t.Cleanup(func() { d.berth("delete", "--force", d.id) })
-	waitReady(t, filepath.Join(dir, "ready"))
+	startTrapShell(t, d, nil, `trap "exit 3" INT; while :; do sleep 0.05; done`)
 	if res := d.berth("stop", d.id, "--grace", "20s"); res.code != 0 {
 		t.Fatalf("stop: %s", res)
 	}
-	res = d.berth("state", d.id)
+	res := d.berth("state", d.id)
 	mustSucceed(t, res)
 	var st struct {
 		ExitCode int `json:"exit_code"`
@@ -139,16 +136,11 @@ func TestSignalsReset(t *testing.T) {
 func TestStopUsesTaskDefaults(t *testing.T) {
 	t.Parallel()
 	d := newTask(t)
-	dir := t.TempDir()
-	res := d.berth(d.runArgs([]string{"-d", "--stop-signal", "SIGTERM", "--grace", "60s", "--mount", dir + ":/sig"},
-		"/bin/sh", "-c", `trap "exit 4" TERM; touch /sig/ready; while :; do sleep 0.05; done`)...)
-	mustSucceed(t, res)
-	t.Cleanup(func() { d.berth("delete", "--force", d.id) })
-	waitReady(t, filepath.Join(dir, "ready"))
+	startTrapShell(t, d, []string{"--stop-signal", "SIGTERM", "--grace", "60s"}, `trap "exit 4" TERM; while :; do sleep 0.05; done`)
 	if res := d.berth("stop", d.id); res.code != 0 {
 		t.Fatalf("stop: %s", res)
 	}
-	res = d.berth("state", d.id)
+	res := d.berth("state", d.id)
 	mustSucceed(t, res)
 	var st struct {
 		ExitCode   int    `json:"exit_code"`
@@ -159,6 +151,20 @@ func TestStopUsesTaskDefaults(t *testing.T) {
 	if st.ExitCode != 4 || st.StopSignal != "SIGTERM" || st.StopGrace != "1m0s" {
 		t.Errorf("stop without flags: %+v, want exit 4 from the SIGTERM trap, stop_signal SIGTERM, stop_grace 1m0s", st)
 	}
+}
+
+// startTrapShell starts a detached shell task running script (which sets
+// its traps), and returns once the traps are set: the script is prefixed
+// with the line that tells the test so. The task is deleted at cleanup.
+func startTrapShell(t *testing.T, d *task, flags []string, script string) {
+	t.Helper()
+	dir := t.TempDir()
+	trap, loop, _ := strings.Cut(script, "; ")
+	args := append([]string{"-d", "--mount", dir + ":/sig"}, flags...)
+	res := d.berth(d.runArgs(args, "/bin/sh", "-c", trap+"; touch /sig/ready; "+loop)...)
+	mustSucceed(t, res)
+	t.Cleanup(func() { d.berth("delete", "--force", d.id) })
+	waitReady(t, filepath.Join(dir, "ready"))
 }
 
 // waitReady waits for a task to create the file that says it is ready.
@@ -179,20 +185,18 @@ func waitReady(t *testing.T, file string) {
 func TestSupervisorSIGTERM(t *testing.T) {
 	t.Parallel()
 	d := newTask(t)
-	dir := t.TempDir()
-	res := d.berth(d.runArgs([]string{"-d", "--stop-signal", "SIGTERM", "--grace", "60s", "--mount", dir + ":/sig"},
-		"/bin/sh", "-c", `trap "exit 5" TERM; touch /sig/ready; while :; do sleep 0.05; done`)...)
-	mustSucceed(t, res)
-	t.Cleanup(func() { d.berth("delete", "--force", d.id) })
-	waitReady(t, filepath.Join(dir, "ready"))
+	startTrapShell(t, d, []string{"--stop-signal", "SIGTERM", "--grace", "60s"}, `trap "exit 5" TERM; while :; do sleep 0.05; done`)
 	var st struct {
 		Status        string `json:"status"`
 		ExitCode      int    `json:"exit_code"`
 		SupervisorPid int    `json:"supervisor_pid"`
 	}
-	res = d.berth("state", d.id)
+	res := d.berth("state", d.id)
 	mustSucceed(t, res)
 	decodeOne(t, res, &st)
+	// Once the supervisor has become the reaper and handles SIGTERM, it
+	// names itself so.
+	waitComm(t, st.SupervisorPid, "berth-reaper")
 	if err := syscall.Kill(st.SupervisorPid, syscall.SIGTERM); err != nil {
 		t.Fatalf("SIGTERM to the supervisor %d: %v", st.SupervisorPid, err)
 	}
@@ -205,5 +209,22 @@ func TestSupervisorSIGTERM(t *testing.T) {
 	}
 	if st.Status != "stopped" || st.ExitCode != 5 {
 		t.Errorf("after SIGTERM to the supervisor: status %s exit %d, want stopped with exit 5 from the task's TERM trap", st.Status, st.ExitCode)
+	}
+}
+
+// waitComm waits for process pid to take the name comm.
+func waitComm(t *testing.T, pid int, comm string) {
+	t.Helper()
+	file := fmt.Sprintf("/proc/%d/comm", pid)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		b, err := os.ReadFile(file)
+		if err == nil && strings.TrimSpace(string(b)) == comm {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s is %q (%v), want %q", file, b, err, comm)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -8,14 +8,12 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/berthrun/berth/executor"
 	"github.com/hashicorp/go-hclog"
-	"golang.org/x/sys/unix"
 )
 
 // A detached task runs under a supervisor: this same binary, re-executed as
@@ -144,16 +142,7 @@ func supervise(g *globals, f *runFlags, cmd *executor.Command) int {
 	// stays its child across the exec.
 	argv := []string{reaperArg0, g.stateDir, g.cgroupParent, g.logLevel, cmd.ID,
 		strconv.Itoa(ps.Pid), f.stopSignal, f.grace.String()}
-	// SIGTERM stays blocked across the exec (the mask is the calling
-	// thread's and execve keeps it) until the reaper has its handler: one
-	// sent in between waits instead of killing the reaper outright.
-	runtime.LockOSThread()
-	var term unix.Sigset_t
-	term.Val[0] = 1 << (uint(syscall.SIGTERM) - 1)
-	_ = unix.PthreadSigmask(unix.SIG_BLOCK, &term, nil)
 	err = syscall.Exec("/proc/self/exe", argv, os.Environ())
-	_ = unix.PthreadSigmask(unix.SIG_UNBLOCK, &term, nil)
-	runtime.UnlockOSThread()
 	// Only a failed exec gets here: reap in this image instead.
 	g.log.Warn("exec reaper", "error", err)
 	return reap(executor.NewStore(g.stateDir, g.cgroupParent, g.log), cmd.ID, ps.Pid, f.stopSignal, f.grace, sigs)
@@ -180,6 +169,11 @@ func reaperMain(args []string) int {
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGINT, syscall.SIGHUP)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM)
+	// The reaper names itself once it handles SIGTERM: until then (the
+	// milliseconds of its own start) a SIGTERM ends it, leaving the task to
+	// the verbs. /proc/PID/comm tells the two apart.
+	// The main thread's name is the process's (the comm a ps shows).
+	_ = os.WriteFile(fmt.Sprintf("/proc/self/task/%d/comm", os.Getpid()), []byte(reaperArg0), 0)
 	return reap(executor.NewStore(args[0], args[1], log), args[3], pid, args[5], grace, sigs)
 }
 
