@@ -1,0 +1,18 @@
+// Command berth-init is berth's lean init stage: the binary berth starts
+// inside a task's new namespaces. It links only what the init stage needs
+// (nsinit, mounts, caps and x/sys), so it starts fast and a detached task's
+// resident supervisor stays small.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/berthrun/berth/nsinit"
+)
+
+func main() {
+	nsinit.Init()
+	fmt.Fprintln(os.Stderr, "berth-init: berth starts this binary inside a task; it is not run by hand")
+	os.Exit(2)
+}
