@@ -7,8 +7,10 @@
 // It reports, per side: launch-to-exit median and p95 (from the call that
 // starts the task to the return of the wait that follows its exit and
 // cleanup), the RSS of the process that supervises a sleeping task, and
-// launches per second with -c launched at once. The last line of output is
-// one JSON object with those figures.
+// launches per second with -c launched at once; and, as a reference, the
+// same launch by `unshare ... chroot`. The last line of output is one JSON
+// object with those figures and the ratios libcontainer/berth and
+// berth/unshare+chroot of the launch-to-exit medians.
 //
 // Run as root, from the bench module (it builds its helpers with the go
 // command):
@@ -52,6 +54,12 @@ type result struct {
 	LCRSSKiB        int     `json:"libcontainer_rss_kib"`
 	BerthLaunchesPS float64 `json:"berth_launches_per_s"`
 	LCLaunchesPS    float64 `json:"libcontainer_launches_per_s"`
+	// LCOverBerth is libcontainer's launch-to-exit median over berth's.
+	LCOverBerth float64 `json:"libcontainer_over_berth"`
+	// The unshare+chroot reference (absent with -ref=false or without
+	// unshare): its launch-to-exit median, and berth's median over it.
+	RefMedianMs  *float64 `json:"unshare_chroot_median_ms,omitempty"`
+	BerthOverRef *float64 `json:"berth_over_unshare_chroot,omitempty"`
 }
 
 type options struct {
@@ -259,8 +267,16 @@ func measure(o options, tmp string) error {
 			benchutil.Ms(sum.Median), benchutil.Ms(sum.P95), benchutil.Ms(sum.Min), benchutil.Ms(sum.Max),
 			benchutil.Ms(ex.Median), benchutil.Ms(ex.P95))
 	}
+	lcOverBerth := float64(sums[1].Median) / float64(sums[0].Median)
 	fmt.Printf("ratio libcontainer/berth median: %.2fx; berth p95/median: %.2f\n",
-		float64(sums[1].Median)/float64(sums[0].Median), float64(sums[0].P95)/float64(sums[0].Median))
+		lcOverBerth, float64(sums[0].P95)/float64(sums[0].Median))
+	var refMedian, berthOverRef *float64
+	if len(sums) > 2 {
+		m := benchutil.Ms(sums[2].Median)
+		r := round2(float64(sums[0].Median) / float64(sums[2].Median))
+		refMedian, berthOverRef = &m, &r
+		fmt.Printf("ratio berth/unshare+chroot median: %.2fx\n", r)
+	}
 	fmt.Printf("launches per second, %d in flight, %d launches per side: berth %.1f, libcontainer %.1f\n",
 		o.conc, count[0], perSec[0], perSec[1])
 	fmt.Printf("supervisor RSS while the task sleeps: berth %d KiB (%s), libcontainer %d KiB (lc-hold: in-process libcontainer holding the container)\n",
@@ -274,6 +290,8 @@ func measure(o options, tmp string) error {
 		LCMedianMs: benchutil.Ms(sums[1].Median), LCP95Ms: benchutil.Ms(sums[1].P95),
 		BerthRSSKiB: berthRSS, LCRSSKiB: lcRSS,
 		BerthLaunchesPS: round1(perSec[0]), LCLaunchesPS: round1(perSec[1]),
+		LCOverBerth: round2(lcOverBerth),
+		RefMedianMs: refMedian, BerthOverRef: berthOverRef,
 	}
 	b, err := json.Marshal(&r)
 	if err != nil {
@@ -284,6 +302,8 @@ func measure(o options, tmp string) error {
 }
 
 func round1(f float64) float64 { return float64(int64(f*10+0.5)) / 10 }
+
+func round2(f float64) float64 { return float64(int64(f*100+0.5)) / 100 }
 
 // concurrent runs total launches of s with conc in flight and returns the
 // wall time they took.
