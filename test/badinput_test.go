@@ -19,8 +19,12 @@ func assertBerthError(t *testing.T, res result, code int, wants ...string) {
 		t.Errorf("want exit %d:\n%s", code, res)
 	}
 	line := strings.TrimSuffix(res.stderr, "\n")
+	// A command-line error may add one hint line pointing at --help.
+	if i := strings.Index(line, "\nSee 'berth "); i >= 0 && strings.HasSuffix(line, " --help'.") {
+		line = line[:i]
+	}
 	if line == "" || strings.Contains(line, "\n") || !strings.HasPrefix(line, "berth: ") {
-		t.Errorf("want exactly one stderr line starting %q:\n%s", "berth: ", res)
+		t.Errorf("want exactly one stderr line starting %q (and at most a hint to --help):\n%s", "berth: ", res)
 	}
 	for _, w := range wants {
 		if !strings.Contains(line, w) {

@@ -124,3 +124,85 @@ func TestLogLevel(t *testing.T) {
 		t.Errorf("probe read /etc/group: %+v", rd)
 	}
 }
+
+// TestHelp: --help and -h print the usage with every flag and exit 0, for
+// berth itself and for each verb.
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	tk := newTask(t)
+	verbs := map[string][]string{
+		"":        {"--state-dir", "--cgroup-parent", "--log-level", "run", "exec", "kill", "delete"},
+		"run":     {"--id", "--rootfs", "--cwd", "--user", "--env", "--hostname", "--pid", "--ipc", "--net", "--mount", "--cap-add", "--cap-drop", "--memory", "--memory-swap", "--cpu-shares", "--cpus", "--cpuset", "--pids-limit", "--stop-signal", "--grace", "--stdout", "--stderr", "--json", "-d"},
+		"exec":    {"ID", "CMD"},
+		"kill":    {"--all", "SIGNAL"},
+		"stop":    {"--signal", "--grace"},
+		"update":  {"--memory", "--memory-swap", "--cpu-shares", "--cpus", "--cpuset", "--pids-limit"},
+		"delete":  {"--force"},
+		"list":    {"--json"},
+		"ps":      {"--json"},
+		"stats":   {"--json", "--watch"},
+		"state":   {"ID"},
+		"pause":   {"ID"},
+		"resume":  {"ID"},
+		"version": {"version"},
+	}
+	for verb, wants := range verbs {
+		for _, h := range []string{"--help", "-h"} {
+			args := []string{h}
+			if verb != "" {
+				args = []string{verb, h}
+			}
+			res := tk.berth(args...)
+			if res.code != 0 || res.stderr != "" {
+				t.Errorf("berth %v: want exit 0 and nothing on stderr:\n%s", args, res)
+				continue
+			}
+			for _, w := range wants {
+				if !strings.Contains(res.stdout, w) {
+					t.Errorf("berth %v: usage does not mention %q:\n%s", args, w, res)
+				}
+			}
+		}
+	}
+}
+
+// TestUsageErrors: a bad command line is one "berth: " line naming the
+// problem, a hint to --help, and exit 125; the task's own arguments after
+// the command are left alone.
+func TestUsageErrors(t *testing.T) {
+	t.Parallel()
+	tk := newTask(t)
+	cases := []struct {
+		args  []string
+		wants []string
+		help  string
+	}{
+		{nil, []string{"no verb given"}, "berth --help"},
+		{[]string{"frobnicate"}, []string{"unknown verb", "frobnicate"}, "berth --help"},
+		{[]string{"run", "--bogus", "--", "/bin/true"}, []string{"run:", "--bogus"}, "berth run --help"},
+		{[]string{"run", "--memory"}, []string{"--memory"}, "berth run --help"},
+		{[]string{"run", "--pid", "shared", "--", "/bin/true"}, []string{"--pid", "private or host"}, "berth run --help"},
+		{[]string{"kill"}, []string{"kill:", "no task id"}, "berth kill --help"},
+		{[]string{"kill", "a", "TERM", "extra"}, []string{"unexpected argument", "extra"}, "berth kill --help"},
+		{[]string{"kill", "a", "NOSIG"}, []string{"NOSIG"}, "berth kill --help"},
+		{[]string{"update", "a"}, []string{"no limit given"}, "berth update --help"},
+	}
+	for _, c := range cases {
+		res := tk.berth(c.args...)
+		lines := strings.Split(strings.TrimSuffix(res.stderr, "\n"), "\n")
+		if res.code != 125 || len(lines) != 2 || !strings.HasPrefix(lines[0], "berth: ") || lines[1] != "See '"+c.help+"'." {
+			t.Errorf("berth %v: want exit 125, one berth: line and the hint %q:\n%s", c.args, c.help, res)
+			continue
+		}
+		for _, w := range c.wants {
+			if !strings.Contains(lines[0], w) {
+				t.Errorf("berth %v: error does not mention %q:\n%s", c.args, w, res)
+			}
+		}
+	}
+	// Flags after the command belong to the task, with or without "--".
+	res := tk.run(nil, "/bin/echo", "--memory", "-d", "--", "x")
+	if res.code != 0 || res.stdout != "--memory -d -- x\n" {
+		t.Errorf("want the task's arguments passed untouched:\n%s", res)
+	}
+}

@@ -4,15 +4,14 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
-	"io"
 	"os"
 	"strings"
 
 	"github.com/berthrun/berth/executor"
 	"github.com/berthrun/berth/nsinit"
 	"github.com/hashicorp/go-hclog"
+	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 )
 
@@ -26,8 +25,8 @@ const (
 )
 
 func main() {
-	// The init stage is this same binary: it must take over before
-	// anything else runs.
+	// The init stage can be this same binary (when no berth-init is found
+	// beside it): it must take over before anything else runs.
 	nsinit.Init()
 	if len(os.Args) > 0 && os.Args[0] == reaperArg0 {
 		os.Exit(reaperMain(os.Args[1:]))
@@ -43,54 +42,130 @@ type globals struct {
 	log          hclog.Logger
 }
 
+// exitError carries a verb's exit status out of cobra.
+type exitError struct {
+	code int
+	err  error // nil: exit quietly with code
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+// usageError is a bad command line: printed with a hint to --help.
+type usageError struct {
+	verb string
+	err  error
+}
+
+func (e *usageError) Error() string { return e.err.Error() }
+
+// usage wraps a command-line error of verb.
+func usage(verb string, format string, a ...any) error {
+	return &usageError{verb: verb, err: fmt.Errorf(format, a...)}
+}
+
+// exit returns a verb's exit status: 0 is success.
+func exit(code int) error {
+	if code == 0 {
+		return nil
+	}
+	return &exitError{code: code}
+}
+
+// failed is a verb's failure with its status and error.
+func failed(code int, err error) error { return &exitError{code: code, err: err} }
+
 func realMain(args []string) int {
 	g := &globals{}
-	fs := newFlagSet("berth")
-	fs.StringVar(&g.stateDir, "state-dir", executor.DefaultStateDir, "directory holding task state")
-	fs.StringVar(&g.cgroupParent, "cgroup-parent", executor.DefaultCgroupParent, "parent cgroup of every task")
-	fs.StringVar(&g.logLevel, "log-level", defaultLogLevel, "trace, debug, info, warn, error or off")
-	if err := fs.Parse(args); err != nil {
-		return fail(exitUsage, flagError(err))
-	}
-	level := hclog.LevelFromString(g.logLevel)
-	if level == hclog.NoLevel {
-		return fail(exitUsage, fmt.Errorf("--log-level: unknown level %q", g.logLevel))
-	}
-	g.log = hclog.New(&hclog.LoggerOptions{Name: "berth", Level: level, Output: os.Stderr})
-	rest := fs.Args()
-	if len(rest) == 0 {
-		return fail(exitUsage, errors.New("no verb given (run, version, ...)"))
-	}
-	verb, vargs := rest[0], rest[1:]
-	switch verb {
-	case "run":
-		return cmdRun(g, vargs)
-	case "version":
-		fmt.Printf("berth version %s\n", executor.Version)
+	root := newRoot(g)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
 		return 0
-	case "state":
-		return cmdState(g, vargs)
-	case "list":
-		return cmdList(g, vargs)
-	case "kill":
-		return cmdKill(g, vargs)
-	case "stop":
-		return cmdStop(g, vargs)
-	case "pause":
-		return cmdPause(g, vargs, false)
-	case "resume":
-		return cmdPause(g, vargs, true)
-	case "update":
-		return cmdUpdate(g, vargs)
-	case "delete":
-		return cmdDelete(g, vargs)
-	case "ps":
-		return cmdPs(g, vargs)
-	case "exec", "stats":
-		return fail(exitBerth, fmt.Errorf("%s: %w", verb, executor.ErrNotImplemented))
-	default:
-		return fail(exitUsage, fmt.Errorf("unknown verb %q", verb))
 	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			return fail(ee.code, ee.err)
+		}
+		return ee.code
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return failUsage(ue.verb, ue.err)
+	}
+	// Everything else cobra returns is about the command line: an unknown
+	// verb or flag, a missing flag value.
+	verb := ""
+	if c, _, ferr := root.Find(args); ferr == nil && c != root {
+		verb = c.Name()
+	}
+	return failUsage(verb, err)
+}
+
+// newRoot builds the command tree.
+func newRoot(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "berth [--state-dir DIR] [--cgroup-parent NAME] [--log-level LEVEL] VERB ...",
+		Short: "run a command in an isolated task",
+		Long: "berth runs a command in an isolated task on Linux: private namespaces, a task dir,\n" +
+			"reduced capabilities, its own cgroup. Tasks run in the foreground (run) or\n" +
+			"detached (run -d); the other verbs work on detached tasks by id.",
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return fmt.Errorf("unknown verb %q", args[0])
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return usage("", "no verb given (run, exec, state, list, ...)")
+		},
+		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
+			if g.logLevel == "" {
+				g.logLevel = defaultLogLevel
+			}
+			level := hclog.LevelFromString(g.logLevel)
+			if level == hclog.NoLevel {
+				return usage(cmd.Name(), "--log-level: unknown level %q", g.logLevel)
+			}
+			g.log = hclog.New(&hclog.LoggerOptions{Name: "berth", Level: level, Output: os.Stderr})
+			return nil
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.stateDir, "state-dir", executor.DefaultStateDir, "directory holding task state")
+	pf.StringVar(&g.cgroupParent, "cgroup-parent", executor.DefaultCgroupParent, "parent cgroup of every task")
+	pf.StringVar(&g.logLevel, "log-level", defaultLogLevel, "trace, debug, info, warn, error or off")
+	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
+		verb := cmd.Name()
+		if cmd == root {
+			verb = ""
+		}
+		return &usageError{verb: verb, err: err}
+	})
+	root.AddCommand(
+		runCommand(g),
+		execCommand(g),
+		stateCommand(g),
+		listCommand(g),
+		psCommand(g),
+		statsCommand(g),
+		killCommand(g),
+		stopCommand(g),
+		pauseCommand(g, false),
+		pauseCommand(g, true),
+		updateCommand(g),
+		deleteCommand(g),
+		versionCommand(),
+	)
+	return root
 }
 
 // fail prints err as the one "berth: " line and returns code.
@@ -98,6 +173,21 @@ func fail(code int, err error) int {
 	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
 	fmt.Fprintf(os.Stderr, "berth: %s\n", msg)
 	return code
+}
+
+// failUsage prints a command-line error and a hint to the verb's help.
+func failUsage(verb string, err error) int {
+	msg := err.Error()
+	if verb != "" && !strings.HasPrefix(msg, verb+":") && !strings.HasPrefix(msg, "--") {
+		msg = verb + ": " + msg
+	}
+	fail(exitUsage, errors.New(msg))
+	help := "berth --help"
+	if verb != "" {
+		help = "berth " + verb + " --help"
+	}
+	fmt.Fprintf(os.Stderr, "See '%s'.\n", help)
+	return exitUsage
 }
 
 // exitCodeFor maps a launch error to run's exit status: a command that is
@@ -115,15 +205,37 @@ func exitCodeFor(err error) int {
 	return exitBerth
 }
 
-func newFlagSet(name string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	return fs
+func versionCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "print berth's version",
+		Args:  noArgs("version"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fmt.Printf("berth version %s\n", executor.Version)
+			return nil
+		},
+	}
 }
 
-// flagError rewrites the flag package's "-name" as the "--name" users type.
-func flagError(err error) error {
-	msg := strings.ReplaceAll(err.Error(), "flag -", "flag --")
-	msg = strings.ReplaceAll(msg, "defined: -", "defined: --")
-	return errors.New(msg)
+// noArgs refuses positional arguments.
+func noArgs(verb string) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) > 0 {
+			return usage(verb, "unexpected argument %q", args[0])
+		}
+		return nil
+	}
+}
+
+// taskArgs takes one task id and up to extra more positional arguments.
+func taskArgs(verb string, extra int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return usage(verb, "no task id given")
+		}
+		if len(args) > 1+extra {
+			return usage(verb, "unexpected argument %q", args[1+extra])
+		}
+		return nil
+	}
 }

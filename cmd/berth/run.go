@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -14,13 +13,9 @@ import (
 
 	"github.com/berthrun/berth/cgroup"
 	"github.com/berthrun/berth/executor"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
-
-// listFlag collects a repeated flag.
-type listFlag []string
-
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 // choiceFlag accepts one of a few words.
 type choiceFlag struct {
@@ -29,6 +24,7 @@ type choiceFlag struct {
 }
 
 func (c *choiceFlag) String() string { return c.value }
+func (c *choiceFlag) Type() string   { return strings.Join(c.choices, "|") }
 func (c *choiceFlag) Set(v string) error {
 	for _, ch := range c.choices {
 		if v == ch {
@@ -42,7 +38,7 @@ func (c *choiceFlag) Set(v string) error {
 // runFlags are `berth run`'s flags.
 type runFlags struct {
 	id, rootfs, cwd, user, hostname string
-	env, mounts, capAdd, capDrop    listFlag
+	env, mounts, capAdd, capDrop    []string
 	pid, ipc, net                   choiceFlag
 	memory, memorySwap              string
 	cpuShares                       uint64
@@ -55,59 +51,73 @@ type runFlags struct {
 	json, detach, supervise         bool
 }
 
-func cmdRun(g *globals, args []string) int {
+func runCommand(g *globals) *cobra.Command {
 	f := &runFlags{
 		pid: choiceFlag{value: "private", choices: []string{"private", "host"}},
 		ipc: choiceFlag{value: "private", choices: []string{"private", "host"}},
 		net: choiceFlag{value: "host", choices: []string{"host", "none"}},
 	}
-	fs := newFlagSet("run")
+	c := &cobra.Command{
+		Use:   "run [flags] -- CMD [ARG...]",
+		Short: "run a command in a new task",
+		Long: "Run CMD in a new task, in the foreground: berth exits with the task's status\n" +
+			"(128+N when signal N killed it; 125 when berth failed, 126 when CMD is not\n" +
+			"executable, 127 when it is not found). With -d the task is left to a\n" +
+			"supervisor and berth prints its id. SIGINT, SIGTERM or SIGHUP stop a\n" +
+			"foreground task with its stop signal and grace; a second one kills it.",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 || args[0] == "" {
+				return usage("run", "no command given (berth run [flags] -- CMD [ARG...])")
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error { return exit(cmdRun(g, f, cmd.Flags(), args)) },
+	}
+	fs := c.Flags()
+	// Everything from the command on is the task's: `berth run /bin/ls -l`.
+	fs.SetInterspersed(false)
 	fs.StringVar(&f.id, "id", "", "task id (random when empty)")
-	fs.StringVar(&f.rootfs, "rootfs", "", "task dir (default: host system dirs read-only)")
+	fs.StringVar(&f.rootfs, "rootfs", "", "task dir (default: the host's system dirs, read-only)")
 	fs.StringVar(&f.cwd, "cwd", "", "working directory inside the task")
-	fs.StringVar(&f.user, "user", "", "USER[:GROUP] from the task's /etc/passwd, or ids")
+	fs.StringVar(&f.user, "user", "", "USER[:GROUP] from the task's /etc/passwd, or uid[:gid]")
 	fs.StringVar(&f.hostname, "hostname", "", "hostname in the task's uts namespace")
-	fs.Var(&f.env, "env", "K=V, repeatable")
-	fs.Var(&f.mounts, "mount", "SRC:DST[:ro], repeatable")
-	fs.Var(&f.capAdd, "cap-add", "capability to add, repeatable")
-	fs.Var(&f.capDrop, "cap-drop", "capability to drop, repeatable")
-	fs.Var(&f.pid, "pid", "private or host")
-	fs.Var(&f.ipc, "ipc", "private or host")
-	fs.Var(&f.net, "net", "host or none")
+	fs.StringArrayVar(&f.env, "env", nil, "K=V, repeatable")
+	fs.StringArrayVar(&f.mounts, "mount", nil, "SRC:DST[:ro], repeatable")
+	fs.StringArrayVar(&f.capAdd, "cap-add", nil, "capability to add, repeatable")
+	fs.StringArrayVar(&f.capDrop, "cap-drop", nil, "capability to drop, repeatable")
+	fs.Var(&f.pid, "pid", "pid namespace: private or host")
+	fs.Var(&f.ipc, "ipc", "ipc namespace: private or host")
+	fs.Var(&f.net, "net", "network: host, or none (a namespace with lo only)")
 	f.resourceFlags(fs)
 	fs.StringVar(&f.stopSignal, "stop-signal", "SIGINT", "signal that asks the task to stop")
 	fs.DurationVar(&f.grace, "grace", 10*time.Second, "time between the stop signal and the kill")
 	fs.StringVar(&f.stdout, "stdout", "", "write the task's stdout to FILE")
 	fs.StringVar(&f.stderr, "stderr", "", "write the task's stderr to FILE")
 	fs.BoolVar(&f.json, "json", false, "print the final state as JSON on stderr")
-	fs.BoolVar(&f.detach, "d", false, "detach: print the id and leave the task to a supervisor")
+	fs.BoolVarP(&f.detach, "detach", "d", false, "detach: print the id and leave the task to a supervisor")
 	fs.BoolVar(&f.supervise, "supervise", false, "internal: be the supervisor of a detached task")
-	if err := fs.Parse(args); err != nil {
-		return fail(exitUsage, fmt.Errorf("run: %w", flagError(err)))
-	}
-	set := map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	argv := fs.Args()
-	if len(argv) == 0 || argv[0] == "" {
-		return fail(exitUsage, errors.New("run: no command given (berth run [flags] -- CMD [ARG...])"))
-	}
+	_ = fs.MarkHidden("supervise")
+	return c
+}
+
+func cmdRun(g *globals, f *runFlags, fs *pflag.FlagSet, argv []string) int {
 	if _, err := executor.ParseSignal(f.stopSignal); err != nil {
-		return fail(exitUsage, fmt.Errorf("--stop-signal: %w", err))
+		return failUsage("run", fmt.Errorf("--stop-signal: %w", err))
 	}
 	if f.grace < 0 {
-		return fail(exitUsage, errors.New("--grace: must not be negative"))
+		return failUsage("run", errors.New("--grace: must not be negative"))
 	}
-	cmd, closers, err := f.command(argv, set)
+	if f.detach && f.json {
+		return failUsage("run", errors.New("--json goes with a foreground run, not -d"))
+	}
+	cmd, closers, err := f.command(argv, fs)
 	defer func() {
 		for _, c := range closers {
 			c.Close()
 		}
 	}()
 	if err != nil {
-		return fail(exitUsage, err)
-	}
-	if f.detach && f.json {
-		return fail(exitUsage, errors.New("run: --json goes with a foreground run, not -d"))
+		return failUsage("run", err)
 	}
 	if f.detach {
 		return runDetached(g, f, argv)
@@ -162,7 +172,7 @@ func cmdRun(g *globals, args []string) int {
 
 // command turns the flags into an executor.Command. It opens --stdout and
 // --stderr files; the caller closes them.
-func (f *runFlags) command(argv []string, set map[string]bool) (*executor.Command, []*os.File, error) {
+func (f *runFlags) command(argv []string, fs *pflag.FlagSet) (*executor.Command, []*os.File, error) {
 	cmd := &executor.Command{
 		ID: f.id, TaskDir: f.rootfs, Cmd: argv[0], Args: argv[1:],
 		Env: f.env, Cwd: f.cwd, User: f.user,
@@ -180,7 +190,7 @@ func (f *runFlags) command(argv []string, set map[string]bool) (*executor.Comman
 		}
 		cmd.Isolation.Mounts = append(cmd.Isolation.Mounts, mt)
 	}
-	r, err := f.resources(set)
+	r, err := f.resources(fs)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -206,7 +216,7 @@ func (f *runFlags) command(argv []string, set map[string]bool) (*executor.Comman
 }
 
 // resourceFlags defines the limit flags, shared by run and update.
-func (f *runFlags) resourceFlags(fs *flag.FlagSet) {
+func (f *runFlags) resourceFlags(fs *pflag.FlagSet) {
 	fs.StringVar(&f.memory, "memory", "", "memory limit (K, M, G)")
 	fs.StringVar(&f.memorySwap, "memory-swap", "", "memory plus swap limit; -1 unlimited")
 	fs.Uint64Var(&f.cpuShares, "cpu-shares", 0, "relative CPU weight (at least 2)")
@@ -215,7 +225,7 @@ func (f *runFlags) resourceFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&f.pidsLimit, "pids-limit", 0, "most processes and threads")
 }
 
-func (f *runFlags) resources(set map[string]bool) (executor.Resources, error) {
+func (f *runFlags) resources(fs *pflag.FlagSet) (executor.Resources, error) {
 	var r executor.Resources
 	var err error
 	if f.memory != "" {
@@ -228,13 +238,13 @@ func (f *runFlags) resources(set map[string]bool) (executor.Resources, error) {
 			return r, fmt.Errorf("--memory-swap: %w", err)
 		}
 	}
-	if set["cpus"] && f.cpus <= 0 {
+	if fs.Changed("cpus") && f.cpus <= 0 {
 		return r, errors.New("--cpus: must be greater than 0")
 	}
-	if set["cpu-shares"] && f.cpuShares == 0 {
+	if fs.Changed("cpu-shares") && f.cpuShares == 0 {
 		return r, errors.New("--cpu-shares: 0 is below the minimum of 2")
 	}
-	if set["pids-limit"] && f.pidsLimit <= 0 {
+	if fs.Changed("pids-limit") && f.pidsLimit <= 0 {
 		return r, errors.New("--pids-limit: must be positive")
 	}
 	r.CPUShares, r.CPUs, r.Cpuset, r.PidsLimit = f.cpuShares, f.cpus, f.cpuset, f.pidsLimit

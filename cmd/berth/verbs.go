@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -11,76 +9,47 @@ import (
 	"time"
 
 	"github.com/berthrun/berth/executor"
+	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 )
-
-// parseAll parses flags that may come before, between or after the
-// positional arguments ("berth kill ID SIGKILL --all") and returns the
-// positional ones.
-func parseAll(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, flagError(err)
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if rest[0] == "--" && len(args) > 0 && args[len(args)-len(rest)] == "--" {
-			return append(pos, rest[1:]...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
-
-// taskVerb parses a verb's flags and its one ID (plus up to extra more
-// positional arguments).
-func taskVerb(verb string, fs *flag.FlagSet, args []string, extra int) ([]string, error) {
-	pos, err := parseAll(fs, args)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", verb, err)
-	}
-	if len(pos) == 0 {
-		return nil, fmt.Errorf("%s: no task id given", verb)
-	}
-	if len(pos) > 1+extra {
-		return nil, fmt.Errorf("%s: unexpected argument %q", verb, pos[1+extra])
-	}
-	return pos, nil
-}
 
 func (g *globals) store() *executor.Store {
 	return executor.NewStore(g.stateDir, g.cgroupParent, g.log)
 }
 
-func cmdState(g *globals, args []string) int {
-	pos, err := taskVerb("state", newFlagSet("state"), args, 0)
-	if err != nil {
-		return fail(exitUsage, err)
+func stateCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "state ID",
+		Short: "print a task's state as JSON",
+		Args:  taskArgs("state", 0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := g.store().Get(args[0])
+			if err != nil {
+				return failed(exitBerth, err)
+			}
+			return exit(printJSON(st))
+		},
 	}
-	st, err := g.store().Get(pos[0])
-	if err != nil {
-		return fail(exitBerth, err)
-	}
-	return printJSON(st)
 }
 
-func cmdList(g *globals, args []string) int {
-	fs := newFlagSet("list")
-	asJSON := fs.Bool("json", false, "print JSON")
-	if pos, err := parseAll(fs, args); err != nil || len(pos) > 0 {
-		if err == nil {
-			err = fmt.Errorf("unexpected argument %q", pos[0])
-		}
-		return fail(exitUsage, fmt.Errorf("list: %w", err))
+func listCommand(g *globals) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "list [--json]",
+		Short: "list the tasks in the state dir",
+		Args:  noArgs("list"),
+		RunE:  func(cmd *cobra.Command, args []string) error { return exit(cmdList(g, asJSON)) },
 	}
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func cmdList(g *globals, asJSON bool) int {
 	tasks, err := g.store().List()
 	if err != nil {
 		return fail(exitBerth, err)
 	}
-	if *asJSON {
+	if asJSON {
 		if tasks == nil {
 			tasks = []*executor.State{}
 		}
@@ -99,104 +68,127 @@ func cmdList(g *globals, args []string) int {
 	return 0
 }
 
-func cmdKill(g *globals, args []string) int {
-	fs := newFlagSet("kill")
-	all := fs.Bool("all", false, "signal every process of the task")
-	pos, err := taskVerb("kill", fs, args, 1)
-	if err != nil {
-		return fail(exitUsage, err)
+func killCommand(g *globals) *cobra.Command {
+	var all bool
+	c := &cobra.Command{
+		Use:   "kill ID [SIGNAL] [--all]",
+		Short: "send a signal (SIGTERM by default) to a task",
+		Args:  taskArgs("kill", 1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sig := unix.SIGTERM
+			if len(args) == 2 {
+				var err error
+				if sig, err = executor.ParseSignal(args[1]); err != nil {
+					return usage("kill", "%w", err)
+				}
+			}
+			if err := g.store().Kill(args[0], sig, all); err != nil {
+				return failed(exitBerth, err)
+			}
+			return nil
+		},
 	}
-	sig := unix.SIGTERM
-	if len(pos) == 2 {
-		if sig, err = executor.ParseSignal(pos[1]); err != nil {
-			return fail(exitUsage, fmt.Errorf("kill: %w", err))
-		}
-	}
-	if err := g.store().Kill(pos[0], sig, *all); err != nil {
-		return fail(exitBerth, err)
-	}
-	return 0
+	c.Flags().BoolVar(&all, "all", false, "signal every process of the task, not only its main one")
+	return c
 }
 
-func cmdStop(g *globals, args []string) int {
-	fs := newFlagSet("stop")
-	sig := fs.String("signal", "", "signal that asks the task to stop (default: the task's --stop-signal)")
-	grace := fs.Duration("grace", -1, "time between the signal and the kill (default: the task's --grace)")
-	pos, err := taskVerb("stop", fs, args, 0)
-	if err != nil {
-		return fail(exitUsage, err)
+func stopCommand(g *globals) *cobra.Command {
+	var sig string
+	var grace time.Duration
+	c := &cobra.Command{
+		Use:   "stop ID [--signal SIG] [--grace D]",
+		Short: "stop a task: its stop signal, a grace period, then kill",
+		Args:  taskArgs("stop", 0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fs := cmd.Flags()
+			if fs.Changed("signal") {
+				if _, err := executor.ParseSignal(sig); err != nil {
+					return usage("stop", "--signal: %w", err)
+				}
+			}
+			if fs.Changed("grace") && grace < 0 {
+				return usage("stop", "--grace: must not be negative")
+			}
+			if err := g.store().Stop(args[0], sig, grace); err != nil {
+				return failed(exitBerth, err)
+			}
+			return nil
+		},
 	}
-	set := map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	if set["signal"] {
-		if _, err := executor.ParseSignal(*sig); err != nil {
-			return fail(exitUsage, fmt.Errorf("--signal: %w", err))
-		}
-	}
-	if set["grace"] && *grace < 0 {
-		return fail(exitUsage, errors.New("--grace: must not be negative"))
-	}
-	if err := g.store().Stop(pos[0], *sig, *grace); err != nil {
-		return fail(exitBerth, err)
-	}
-	return 0
+	c.Flags().StringVar(&sig, "signal", "", "signal that asks the task to stop (default: the task's --stop-signal)")
+	c.Flags().DurationVar(&grace, "grace", -1, "time between the signal and the kill (default: the task's --grace)")
+	return c
 }
 
-func cmdPause(g *globals, args []string, resume bool) int {
-	verb := "pause"
+func pauseCommand(g *globals, resume bool) *cobra.Command {
+	verb, short := "pause", "freeze every process of a task"
 	if resume {
-		verb = "resume"
+		verb, short = "resume", "thaw a paused task"
 	}
-	pos, err := taskVerb(verb, newFlagSet(verb), args, 0)
-	if err != nil {
-		return fail(exitUsage, err)
+	return &cobra.Command{
+		Use:   verb + " ID",
+		Short: short,
+		Args:  taskArgs(verb, 0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s := g.store()
+			var err error
+			if resume {
+				err = s.Resume(args[0])
+			} else {
+				err = s.Pause(args[0])
+			}
+			if err != nil {
+				return failed(exitBerth, err)
+			}
+			return nil
+		},
 	}
-	s := g.store()
-	if resume {
-		err = s.Resume(pos[0])
-	} else {
-		err = s.Pause(pos[0])
-	}
-	if err != nil {
-		return fail(exitBerth, err)
-	}
-	return 0
 }
 
-func cmdUpdate(g *globals, args []string) int {
-	fs := newFlagSet("update")
+func updateCommand(g *globals) *cobra.Command {
 	f := &runFlags{}
-	f.resourceFlags(fs)
-	pos, err := taskVerb("update", fs, args, 0)
-	if err != nil {
-		return fail(exitUsage, err)
+	c := &cobra.Command{
+		Use:   "update ID [--memory SIZE] [--memory-swap SIZE] [--cpu-shares N] [--cpus X] [--cpuset CPUS] [--pids-limit N]",
+		Short: "change a running task's limits",
+		Args:  taskArgs("update", 0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			fs := cmd.Flags()
+			changed := false
+			for _, name := range []string{"memory", "memory-swap", "cpu-shares", "cpus", "cpuset", "pids-limit"} {
+				changed = changed || fs.Changed(name)
+			}
+			if !changed {
+				return usage("update", "no limit given (--memory, --memory-swap, --cpu-shares, --cpus, --cpuset, --pids-limit)")
+			}
+			r, err := f.resources(fs)
+			if err != nil {
+				return usage("update", "%w", err)
+			}
+			if err := g.store().Update(args[0], r); err != nil {
+				return failed(exitBerth, err)
+			}
+			return nil
+		},
 	}
-	set := map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	if len(set) == 0 {
-		return fail(exitUsage, errors.New("update: no limit given (--memory, --memory-swap, --cpu-shares, --cpus, --cpuset, --pids-limit)"))
-	}
-	r, err := f.resources(set)
-	if err != nil {
-		return fail(exitUsage, err)
-	}
-	if err := g.store().Update(pos[0], r); err != nil {
-		return fail(exitBerth, err)
-	}
-	return 0
+	f.resourceFlags(c.Flags())
+	return c
 }
 
-func cmdDelete(g *globals, args []string) int {
-	fs := newFlagSet("delete")
-	force := fs.Bool("force", false, "kill a running task first")
-	pos, err := taskVerb("delete", fs, args, 0)
-	if err != nil {
-		return fail(exitUsage, err)
+func deleteCommand(g *globals) *cobra.Command {
+	var force bool
+	c := &cobra.Command{
+		Use:   "delete ID [--force]",
+		Short: "remove a stopped task's state and cgroup",
+		Args:  taskArgs("delete", 0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := g.store().Delete(args[0], force); err != nil {
+				return failed(exitBerth, err)
+			}
+			return nil
+		},
 	}
-	if err := g.store().Delete(pos[0], *force); err != nil {
-		return fail(exitBerth, err)
-	}
-	return 0
+	c.Flags().BoolVar(&force, "force", false, "kill a running task first")
+	return c
 }
 
 // psEntry is one process of `berth ps`.
@@ -205,14 +197,20 @@ type psEntry struct {
 	Command string `json:"command"`
 }
 
-func cmdPs(g *globals, args []string) int {
-	fs := newFlagSet("ps")
-	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := taskVerb("ps", fs, args, 0)
-	if err != nil {
-		return fail(exitUsage, err)
+func psCommand(g *globals) *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "ps ID [--json]",
+		Short: "list a task's processes",
+		Args:  taskArgs("ps", 0),
+		RunE:  func(cmd *cobra.Command, args []string) error { return exit(cmdPs(g, args[0], asJSON)) },
 	}
-	pids, err := g.store().Pids(pos[0])
+	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return c
+}
+
+func cmdPs(g *globals, id string, asJSON bool) int {
+	pids, err := g.store().Pids(id)
 	if err != nil {
 		return fail(exitBerth, err)
 	}
@@ -224,7 +222,7 @@ func cmdPs(g *globals, args []string) int {
 		}
 		out = append(out, psEntry{Pid: pid, Command: cmd})
 	}
-	if *asJSON {
+	if asJSON {
 		return printJSON(out)
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
@@ -236,6 +234,21 @@ func cmdPs(g *globals, args []string) int {
 	return 0
 }
 
+// statsCommand is a placeholder until the stats issue lands.
+func statsCommand(g *globals) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "stats ID [--json] [--watch]",
+		Short: "show a task's resource usage (not built yet)",
+		Args:  taskArgs("stats", 0),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return failed(exitBerth, fmt.Errorf("stats: %w", executor.ErrNotImplemented))
+		},
+	}
+	c.Flags().Bool("json", false, "print JSON")
+	c.Flags().Bool("watch", false, "redraw every second")
+	return c
+}
+
 func printJSON(v any) int {
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
@@ -243,4 +256,15 @@ func printJSON(v any) int {
 		return fail(exitBerth, err)
 	}
 	return 0
+}
+
+// execCommand is a placeholder until exec lands.
+func execCommand(g *globals) *cobra.Command {
+	return &cobra.Command{
+		Use:   "exec [flags] ID -- CMD [ARG...]",
+		Short: "run a command inside a running task (not built yet)",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return failed(exitBerth, fmt.Errorf("exec: %w", executor.ErrNotImplemented))
+		},
+	}
 }
