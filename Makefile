@@ -1,7 +1,7 @@
 # berth: build, test, benchmark. Run as root: tasks need namespaces and cgroups.
 GO ?= go
 
-.PHONY: all build probe test unit integration vet fmt demo clean bench bench-compare
+.PHONY: all build probe test unit integration vet fmt demo clean bench bench-compare bench-cli
 
 all: build
 
@@ -39,6 +39,12 @@ bench:
 # berth against libcontainer, interleaved; the last line is one JSON object.
 bench-compare:
 	cd bench && $(GO) run ./cmd/compare -n 50
+
+# The berth CLI against bubblewrap doing the same isolation, whole processes,
+# paired and interleaved; the last line is one JSON object. Needs bwrap
+# (apt-get install -y bubblewrap).
+bench-cli:
+	cd bench && $(GO) run ./cmd/clibench -n 200
 
 clean:
 	rm -rf bin
