@@ -51,6 +51,16 @@ type Command struct {
 	Stdout io.Writer
 	Stderr io.Writer
 
+	// Terminal gives the task a pty of its own, from its own devpts, as
+	// its controlling terminal and stdio: berth relays the pty to Stdin and
+	// Stdout (Stderr is unused). TerminalSize is its first size, Resize
+	// brings later ones. Without Terminal, a Stdin, Stdout or Stderr that
+	// is a terminal is relayed through a pipe rather than handed over, so
+	// the task never holds an fd of the caller's terminal.
+	Terminal     bool
+	TerminalSize *WindowSize
+	Resize       <-chan WindowSize
+
 	Isolation Isolation
 	Resources Resources
 

@@ -36,8 +36,12 @@ type Config struct {
 	CgroupVersion int
 	// CgroupV2Mount overrides where cgroup2 is mounted.
 	CgroupV2Mount string
-	// InitPath is the binary re-executed as the init stage; /proc/self/exe
-	// when empty. It must call nsinit.Init first thing in main.
+	// InitPath is the init binary, started as the init stage of every task
+	// and as the helper of every exec. When empty: berth-init beside the
+	// running executable, else the running executable itself
+	// (/proc/self/exe), which must then call nsinit.Init first thing in
+	// main. Either way it must come from the same berth build: the two
+	// refuse each other's protocol otherwise.
 	InitPath string
 	// KillWithParent has the kernel SIGKILL the task's main process when the
 	// process that launched it dies (PR_SET_PDEATHSIG), so a foreground CLI
@@ -84,9 +88,7 @@ func New(cfg Config) *Executor {
 	if cfg.CgroupParent == "" {
 		cfg.CgroupParent = DefaultCgroupParent
 	}
-	if cfg.InitPath == "" {
-		cfg.InitPath = "/proc/self/exe"
-	}
+	cfg.InitPath = findInit(cfg.InitPath)
 	if cfg.SetupTimeout == 0 {
 		cfg.SetupTimeout = 30 * time.Second
 	}

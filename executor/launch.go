@@ -3,8 +3,6 @@ package executor
 import (
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,11 +38,9 @@ type task struct {
 	cg        *cgroup.Manager
 	cgDeleted bool
 
-	// childFiles are the child's ends of stdio pipes, closed once it runs.
-	childFiles []*os.File
-	// copies are the goroutines feeding pipes; they end when every writer
-	// in the task is gone.
-	copies sync.WaitGroup
+	streams
+	// exec is what an exec into the task takes on from it.
+	exec *execSettings
 }
 
 // closeOnExecOnce marks every fd this process inherited close-on-exec, once:
@@ -125,25 +121,28 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 	t.cg = cg
 	mark("cgroup")
 
-	stdio, err := t.stdio(cmd)
+	var stdio []*os.File
+	if cmd.Terminal {
+		stdio, err = t.devNullStdio()
+	} else {
+		stdio, err = t.stdio(cmd.Stdin, cmd.Stdout, cmd.Stderr)
+	}
 	if err != nil {
 		return err
 	}
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	conn, childSock, err := syncPair()
 	if err != nil {
-		return fmt.Errorf("sync socket: %w", err)
-	}
-	childSock := os.NewFile(uintptr(fds[1]), "sync-child")
-	parentSock := os.NewFile(uintptr(fds[0]), "sync-parent")
-	conn, err := net.FileConn(parentSock)
-	parentSock.Close()
-	if err != nil {
-		childSock.Close()
-		return fmt.Errorf("sync socket: %w", err)
+		return err
 	}
 	defer conn.Close()
+	rcv := nsinit.NewReceiver(conn)
+	defer rcv.Close()
 
-	sys := &syscall.SysProcAttr{Cloneflags: s.cloneFlags}
+	// A session of its own: the task has no controlling terminal (a -t
+	// task's pty becomes one) and no signal sent to the caller's process
+	// group or session reaches it, nor one it sends to its own reach the
+	// caller's.
+	sys := &syscall.SysProcAttr{Cloneflags: s.cloneFlags, Setsid: true}
 	if e.cfg.KillWithParent {
 		sys.Pdeathsig = syscall.SIGKILL
 	}
@@ -154,6 +153,8 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 		sys.CgroupFD = fd
 	}
 	s.plan.Timings = e.log.IsTrace()
+	s.plan.Terminal = cmd.Terminal
+	s.plan.Size = cmd.TerminalSize
 	spawned := time.Now()
 	proc, err := os.StartProcess(e.cfg.InitPath, []string{nsinit.InitArg0}, &os.ProcAttr{
 		// One P is all the init stage needs: it runs its steps on one
@@ -163,10 +164,7 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 		Sys:   sys,
 	})
 	childSock.Close()
-	for _, f := range t.childFiles {
-		f.Close()
-	}
-	t.childFiles = nil
+	t.closeChildFiles()
 	if err != nil {
 		return fmt.Errorf("start init stage %s: %w", e.cfg.InitPath, err)
 	}
@@ -194,43 +192,36 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 		return err
 	}
 	mark("state")
-	rcv := nsinit.NewReceiver(conn)
-	m, err := rcv.Expect(nsinit.MsgReady)
-	if errors.Is(err, os.ErrDeadlineExceeded) {
+	res, err := awaitSetup(rcv, mark)
+	var se *SetupError
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
 		return fmt.Errorf("init stage: setup did not finish within %s", e.cfg.SetupTimeout)
-	}
-	if err != nil {
+	case err != nil && !errors.As(err, &se) && res.ready == nil:
 		if oom, _ := cg.OOMKilled(); oom {
 			return fmt.Errorf("init stage: killed by the OOM killer during setup: the memory limit (%s) is too small to start the task",
 				cgroup.FormatSize(cmd.Resources.MemoryBytes))
 		}
 		return fmt.Errorf("init stage: %w", err)
+	case err != nil:
+		return err
 	}
-	if m.Type == nsinit.MsgError {
-		return setupError(m)
-	}
-	if e.log.IsTrace() && len(m.Steps) > 0 {
+	if e.log.IsTrace() && len(res.ready.Steps) > 0 {
 		prev := spawned
-		for _, st := range m.Steps {
+		for _, st := range res.ready.Steps {
 			at := time.Unix(0, st.At)
 			e.log.Trace("init stage step", "id", t.id, "step", st.Name, "took", at.Sub(prev))
 			prev = at
 		}
 	}
-	mark("init stage setup")
-	// After ready, end-of-file is the close-on-exec socket closing in a
-	// successful execve; an error message is a failed one.
-	m, err = rcv.Next()
-	switch {
-	case err == io.EOF:
-	case err != nil:
-		return fmt.Errorf("init stage: waiting for exec: %w", err)
-	case m.Type == nsinit.MsgError:
-		return setupError(m)
-	default:
-		return fmt.Errorf("init stage: expected end of file at exec, got %q", m.Type)
+	if res.console != nil {
+		t.relayConsole(res.console, cmd.Stdin, cmd.Stdout, cmd.Resize)
 	}
-	mark("exec")
+	t.exec = newExecSettings(s, res.ready.User)
+	if err := t.exec.write(t.dir); err != nil {
+		return err
+	}
+	mark("exec settings")
 	return nil
 }
 
@@ -320,80 +311,11 @@ func cloneFlags(iso Isolation) (uintptr, error) {
 	return flags, nil
 }
 
-// stdio returns the child's fds 0, 1 and 2. Files are handed over as they
-// are; other readers and writers are fed through pipes.
-func (t *task) stdio(cmd *Command) ([]*os.File, error) {
-	out := make([]*os.File, 3)
-	var err error
-	out[0], err = t.input(cmd.Stdin)
-	if err != nil {
-		return nil, err
-	}
-	if out[1], err = t.output(cmd.Stdout); err != nil {
-		return nil, err
-	}
-	if out[2], err = t.output(cmd.Stderr); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-func (t *task) input(r io.Reader) (*os.File, error) {
-	if f, ok := r.(*os.File); ok {
-		return f, nil
-	}
-	if r == nil {
-		return t.devNull(os.O_RDONLY)
-	}
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("stdin pipe: %w", err)
-	}
-	t.childFiles = append(t.childFiles, pr)
-	go func() {
-		_, _ = io.Copy(pw, r)
-		pw.Close()
-	}()
-	return pr, nil
-}
-
-func (t *task) output(w io.Writer) (*os.File, error) {
-	if f, ok := w.(*os.File); ok {
-		return f, nil
-	}
-	if w == nil {
-		return t.devNull(os.O_WRONLY)
-	}
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		return nil, fmt.Errorf("output pipe: %w", err)
-	}
-	t.childFiles = append(t.childFiles, pw)
-	t.copies.Add(1)
-	go func() {
-		defer t.copies.Done()
-		_, _ = io.Copy(w, pr)
-		pr.Close()
-	}()
-	return pw, nil
-}
-
-func (t *task) devNull(flag int) (*os.File, error) {
-	f, err := os.OpenFile(os.DevNull, flag, 0)
-	if err != nil {
-		return nil, err
-	}
-	t.childFiles = append(t.childFiles, f)
-	return f, nil
-}
-
 // cleanup kills and removes everything of the task, in order: processes,
 // cgroup, task dir, state. It keeps going past errors and returns them all.
 func (t *task) cleanup(mark func(step string)) error {
 	errs := &multierror.Error{ErrorFormat: oneLine}
-	for _, f := range t.childFiles {
-		f.Close()
-	}
+	t.closeChildFiles()
 	if t.proc != nil && !t.reaped {
 		// Killing the init stage is enough before it execs; after, the
 		// cgroup kill below gets the rest.

@@ -118,6 +118,7 @@ func check(cmd *Command) (*spec, error) {
 		return nil, fmt.Errorf("stop grace %s: must not be negative", cmd.StopGrace)
 	}
 	s.plan = &nsinit.Plan{
+		Version:    nsinit.Version,
 		Mounts:     ops,
 		Hostname:   iso.Hostname,
 		LoopbackUp: iso.Net == ModeNone,

@@ -17,6 +17,7 @@ package nsinit
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"runtime"
 	"time"
@@ -57,14 +58,31 @@ func run() int {
 	unix.CloseOnExec(SyncFD)
 	sock := os.NewFile(SyncFD, "sync")
 	c := &child{sock: sock}
-	if err := json.NewDecoder(sock).Decode(&c.plan); err != nil {
-		c.report("read plan", "", err)
+	dec := json.NewDecoder(sock)
+	// An unknown field is a plan from a newer berth: refuse it rather
+	// than set up a task without what it asked for.
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c.plan); err != nil {
+		c.report("read plan", "", fmt.Errorf("%w (is this init binary from the same berth build?)", err))
+		return 1
+	}
+	if c.plan.Version != Version {
+		c.report("protocol", "", fmt.Errorf("berth speaks protocol %d, this init binary %d: use the berth-init built with berth", c.plan.Version, Version))
 		return 1
 	}
 	if c.plan.Timings {
 		c.times = append(c.times, StepTime{"start", start.UnixNano()}, StepTime{"read plan", time.Now().UnixNano()})
 	}
-	for _, s := range steps {
+	table := steps
+	switch c.plan.Mode {
+	case ModeLaunch:
+	case ModeExec:
+		table = execSteps
+	default:
+		c.report("read plan", "", fmt.Errorf("unknown mode %q", c.plan.Mode))
+		return 1
+	}
+	for _, s := range table {
 		if err := s.run(c); err != nil {
 			c.report(s.name, "", err)
 			return 1

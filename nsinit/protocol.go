@@ -4,41 +4,81 @@ package nsinit
 //
 // One socketpair, SOCK_STREAM, both ends close-on-exec. The child finds its
 // end as fd 3 (SyncFD) and marks it close-on-exec again first thing: the
-// exec of the init stage itself cleared the flag.
+// exec of the init stage itself cleared the flag. An exec helper (Plan.Mode
+// "exec") also finds a pidfd of the task's main process as fd 4 (TaskFD).
 //
 // Messages are JSON objects, one after the other:
 //
 //	parent -> child   Plan                  once, after the parent placed the
 //	                                        child in its cgroup (v1); reading
 //	                                        it is the child's release
-//	child  -> parent  {"type":"ready"}      setup done, about to execve
+//	child  -> parent  {"type":"console"}    with Plan.Terminal: the master of
+//	                                        the pty the child opened inside
+//	                                        the task, as SCM_RIGHTS on the
+//	                                        message's bytes
+//	child  -> parent  {"type":"ready"}      setup done, about to execve; says
+//	                                        which user the task runs as
 //	child  -> parent  {"type":"error",...}  a step failed; the child exits
 //
 // After "ready" the parent reads on: end-of-file means execve succeeded (the
 // socket closed with the exec), an "error" message means execve failed.
 // End-of-file before "ready" means the child died during setup.
+//
+// The plan carries Version, and the child refuses any other than its own
+// (Version): berth and an init binary built from another berth must never
+// half-understand each other, for instance an older init binary silently
+// dropping a field a newer berth sends. The plan is also decoded with
+// unknown fields refused, which catches the same in older binaries that
+// predate a version bump.
 
 import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
+	"sync"
 
 	"github.com/berthrun/berth/mounts"
+	"golang.org/x/sys/unix"
 )
+
+// Version is the protocol version this build speaks. Bump it with every
+// change to Plan or Message.
+const Version = 2
 
 // SyncFD is the fd number of the sync socket in the init stage.
 const SyncFD = 3
 
+// TaskFD is the fd number of the pidfd of the task's main process in an
+// exec helper: it joins the task's mount namespace through it.
+const TaskFD = 4
+
 // Message types sent by the child.
 const (
-	MsgReady = "ready"
-	MsgError = "error"
+	MsgReady   = "ready"
+	MsgError   = "error"
+	MsgConsole = "console"
+)
+
+// Plan modes.
+const (
+	// ModeLaunch (the zero value) sets up a new task.
+	ModeLaunch = ""
+	// ModeExec joins a running task: its mount namespace through TaskFD
+	// (the parent already placed the helper in the task's other namespaces
+	// and its cgroup), then runs the exec-side steps.
+	ModeExec = "exec"
 )
 
 // Plan is everything the init stage needs. The parent builds and checks it;
 // the child only carries it out.
 type Plan struct {
-	// Root is the task dir, an absolute host path.
+	// Version must equal the child's Version.
+	Version int `json:"version"`
+	// Mode is ModeLaunch or ModeExec.
+	Mode string `json:"mode,omitempty"`
+
+	// Root is the task dir, an absolute host path (launch only).
 	Root string `json:"root"`
 	// RootTmpfs builds the task dir on a fresh tmpfs mounted at Root (in
 	// the child's mount namespace only), read-only once set up.
@@ -55,7 +95,15 @@ type Plan struct {
 	KillWithParent bool `json:"kill_with_parent,omitempty"`
 
 	// User is resolved inside the root: "", "name", "uid", "name:group"...
-	User string `json:"user,omitempty"`
+	// An exec with IDs set and User empty takes IDs as they are: the ids
+	// the task's user resolved to at launch, so that a task cannot change
+	// who later execs run as by rewriting its own /etc/passwd.
+	User string   `json:"user,omitempty"`
+	IDs  *UserIDs `json:"ids,omitempty"`
+	// Terminal opens a pty inside the task, makes it the controlling
+	// terminal and stdio of the command, and sends its master back.
+	Terminal bool        `json:"terminal,omitempty"`
+	Size     *WindowSize `json:"size,omitempty"`
 	// Caps is the exact capability set ("CAP_X" names).
 	Caps []string `json:"caps"`
 
@@ -77,10 +125,26 @@ type Message struct {
 	Path  string `json:"path,omitempty"`
 	Errno int    `json:"errno,omitempty"`
 	Text  string `json:"text,omitempty"`
+	// User, on "ready", is who the command runs as.
+	User *UserIDs `json:"user,omitempty"`
 	// Steps, on "ready", are when the child started and finished each
 	// setup step (Unix nanoseconds, "start" first), for the parent's
 	// trace log; only sent when the plan asks for them.
 	Steps []StepTime `json:"steps,omitempty"`
+}
+
+// UserIDs are resolved credentials.
+type UserIDs struct {
+	UID    int    `json:"uid"`
+	GID    int    `json:"gid"`
+	Groups []int  `json:"groups,omitempty"`
+	Home   string `json:"home,omitempty"`
+}
+
+// WindowSize is a terminal's size in characters.
+type WindowSize struct {
+	Rows uint16 `json:"rows"`
+	Cols uint16 `json:"cols"`
 }
 
 // StepTime is when a setup step ended.
@@ -100,10 +164,104 @@ func SendPlan(w io.Writer, p *Plan) error {
 // Receiver reads the child's messages in the parent.
 type Receiver struct {
 	dec *json.Decoder
+	fds *fdReader
 }
 
-// NewReceiver reads messages from r.
-func NewReceiver(r io.Reader) *Receiver { return &Receiver{dec: json.NewDecoder(r)} }
+// NewReceiver reads messages from r. On a unix socket it also takes the
+// fds that come with them (Console).
+func NewReceiver(r io.Reader) *Receiver {
+	if uc, ok := r.(*net.UnixConn); ok {
+		fr := &fdReader{conn: uc}
+		return &Receiver{dec: json.NewDecoder(fr), fds: fr}
+	}
+	return &Receiver{dec: json.NewDecoder(r)}
+}
+
+// TakeFD returns the oldest fd received with the messages read so far, or
+// -1; the caller owns it.
+func (r *Receiver) TakeFD() int {
+	if r.fds == nil {
+		return -1
+	}
+	return r.fds.take()
+}
+
+// Close closes every received fd nobody took.
+func (r *Receiver) Close() {
+	if r.fds == nil {
+		return
+	}
+	for fd := r.fds.take(); fd >= 0; fd = r.fds.take() {
+		unix.Close(fd)
+	}
+}
+
+// fdReader reads a unix stream socket, keeping the fds that arrive with
+// the bytes (SCM_RIGHTS).
+type fdReader struct {
+	conn *net.UnixConn
+	mu   sync.Mutex
+	fds  []int
+}
+
+func (f *fdReader) Read(p []byte) (int, error) {
+	rc, err := f.conn.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	oob := make([]byte, unix.CmsgSpace(4*4))
+	for {
+		var n, oobn int
+		var rerr error
+		err = rc.Read(func(fd uintptr) bool {
+			// MSG_CMSG_CLOEXEC: a received fd must not leak into a
+			// process another goroutine starts meanwhile.
+			n, oobn, _, _, rerr = unix.Recvmsg(int(fd), p, oob, unix.MSG_CMSG_CLOEXEC)
+			return rerr != unix.EAGAIN
+		})
+		if err == nil {
+			err = rerr
+		}
+		if oobn > 0 {
+			f.keep(oob[:oobn])
+		}
+		switch {
+		case err != nil:
+			return n, err
+		case n > 0:
+			return n, nil
+		case oobn == 0:
+			return 0, io.EOF
+		}
+		// Only fds came: read on for the bytes.
+	}
+}
+
+// keep records the fds of a control message.
+func (f *fdReader) keep(oob []byte) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return
+	}
+	for _, m := range msgs {
+		if fds, err := unix.ParseUnixRights(&m); err == nil {
+			f.mu.Lock()
+			f.fds = append(f.fds, fds...)
+			f.mu.Unlock()
+		}
+	}
+}
+
+func (f *fdReader) take() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.fds) == 0 {
+		return -1
+	}
+	fd := f.fds[0]
+	f.fds = f.fds[1:]
+	return fd
+}
 
 // Next returns the next message, or io.EOF when the child closed its end.
 func (r *Receiver) Next() (*Message, error) {

@@ -22,11 +22,21 @@ type child struct {
 	times []StepTime
 }
 
-// steps is the init stage, in order. Everything here runs in the child.
-var steps = []struct {
+// step is one named setup step; the name travels into the error.
+type step struct {
 	name string
 	run  func(*child) error
-}{
+}
+
+// steps is the init stage of a new task, in order. Everything here runs in
+// the child.
+var steps = []step{
+	// First: from here until execve the init stage's /proc entries (exe,
+	// fds, memory) are closed to any process without CAP_SYS_PTRACE, even
+	// one with the same uid and capabilities, such as a --pid host task
+	// after this stage dropped its own. /proc/PID/exe names berth's binary
+	// on the host (CVE-2019-5736). execve of the task's binary resets it.
+	{"non-dumpable", nonDumpable},
 	// Before any mount: nothing mounted from here on may reach the host.
 	{"propagation", func(c *child) error { return mounts.Propagate() }},
 	{"root tmpfs", func(c *child) error {
@@ -44,7 +54,14 @@ var steps = []struct {
 	{"hostname", setHostname},
 	{"loopback", loopbackUp},
 	// The user is looked up after pivot_root: its /etc/passwd is the task's.
+	{"user lookup", lookupUser},
+	// The terminal after pivot_root (the pty is the task's devpts) and the
+	// lookup (it is handed to the task's user), before the switch (which
+	// drops the CAP_CHOWN that takes).
+	{"terminal", openTerminal},
 	{"user", switchUser},
+	// After the user switch, so the keyring belongs to the task's user.
+	{"session keyring", newSessionKeyring},
 	// no_new_privs before the capability sets: from here no execve can gain
 	// privileges through setuid bits or file capabilities.
 	{"no_new_privs", func(c *child) error { return unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }},
@@ -55,6 +72,20 @@ var steps = []struct {
 	{"close fds", closeFds},
 	{"signals", resetSignals},
 	{"exec", execTask},
+}
+
+// nonDumpable closes the process's /proc entries to processes without
+// CAP_SYS_PTRACE until execve.
+func nonDumpable(c *child) error { return unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0) }
+
+// newSessionKeyring joins a new anonymous session keyring: the caller's
+// (berth's) session keyring and the secrets in it stay out of the task's
+// reach.
+func newSessionKeyring(c *child) error {
+	if _, _, e := unix.Syscall(unix.SYS_KEYCTL, unix.KEYCTL_JOIN_SESSION_KEYRING, 0, 0); e != 0 {
+		return fmt.Errorf("keyctl join session keyring: %w", e)
+	}
+	return nil
 }
 
 // when runs f if cond holds.
@@ -97,15 +128,30 @@ func loopbackUp(c *child) error {
 	return nil
 }
 
-// switchUser resolves the task user inside the root and takes on its ids on
-// this thread. KEEPCAPS keeps the permitted set across setuid so the
-// capabilities step can still set the task's capabilities afterwards.
-func switchUser(c *child) error {
+// lookupUser resolves the task user inside the root. An exec that keeps
+// the task's user takes the ids resolved at launch instead (Plan.IDs).
+func lookupUser(c *child) error {
+	if c.plan.User == "" && c.plan.IDs != nil {
+		id := c.plan.IDs
+		c.user = User{UID: id.UID, GID: id.GID, Groups: id.Groups, Home: id.Home}
+		if c.user.Home == "" {
+			c.user.Home = "/"
+		}
+		return nil
+	}
 	u, err := LookupUser(c.plan.User, "/etc/passwd", "/etc/group")
 	if err != nil {
 		return err
 	}
 	c.user = u
+	return nil
+}
+
+// switchUser takes on the task user's ids on this thread. KEEPCAPS keeps
+// the permitted set across setuid so the capabilities step can still set
+// the task's capabilities afterwards.
+func switchUser(c *child) error {
+	u := c.user
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
 		return fmt.Errorf("keepcaps: %w", err)
 	}
@@ -178,7 +224,8 @@ func execTask(c *child) error {
 	if c.plan.Timings {
 		c.times = append(c.times, StepTime{"lookup command", time.Now().UnixNano()})
 	}
-	if err := json.NewEncoder(c.sock).Encode(&Message{Type: MsgReady, Steps: c.times}); err != nil {
+	ids := &UserIDs{UID: c.user.UID, GID: c.user.GID, Groups: c.user.Groups, Home: c.user.Home}
+	if err := json.NewEncoder(c.sock).Encode(&Message{Type: MsgReady, User: ids, Steps: c.times}); err != nil {
 		return fmt.Errorf("send ready: %w", err)
 	}
 	err = unix.Exec(argv0, c.plan.Args, c.plan.Env)

@@ -1,0 +1,117 @@
+package executor
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+
+	"github.com/berthrun/berth/nsinit"
+	"golang.org/x/sys/unix"
+)
+
+// InitBinary is the name of the lean init binary berth looks for beside
+// its own executable.
+const InitBinary = "berth-init"
+
+// findInit picks the init binary: the configured path; else berth-init
+// beside the running executable; else the running executable itself,
+// which then must call nsinit.Init first thing in main (a program that
+// embeds the executor). The init stage is started by this host path, never
+// one resolved inside a task.
+func findInit(configured string) string {
+	if configured != "" {
+		return configured
+	}
+	if self, err := os.Executable(); err == nil {
+		beside := filepath.Join(filepath.Dir(self), InitBinary)
+		if fi, err := os.Stat(beside); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return beside
+		}
+	}
+	return "/proc/self/exe"
+}
+
+// syncPair makes the sync socket: the parent's end as a connection, the
+// child's as a file to hand over as fd 3.
+func syncPair() (*net.UnixConn, *os.File, error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sync socket: %w", err)
+	}
+	childSock := os.NewFile(uintptr(fds[1]), "sync-child")
+	parentSock := os.NewFile(uintptr(fds[0]), "sync-parent")
+	conn, err := net.FileConn(parentSock)
+	parentSock.Close()
+	if err != nil {
+		childSock.Close()
+		return nil, nil, fmt.Errorf("sync socket: %w", err)
+	}
+	return conn.(*net.UnixConn), childSock, nil
+}
+
+// setupResult is what the init stage reported on its way to execve.
+type setupResult struct {
+	// ready is the "ready" message: the user the command runs as, and
+	// step timings when asked for.
+	ready *nsinit.Message
+	// console is the pty master, with Plan.Terminal.
+	console *os.File
+}
+
+// awaitSetup reads the init stage's messages after the plan: a console when
+// the plan asked for a terminal, "ready", then end of file at a successful
+// execve. mark is called after ready ("init stage setup") and after the
+// exec ("exec"). A failed step is a *SetupError; on any error the console
+// is closed.
+func awaitSetup(rcv *nsinit.Receiver, mark func(string)) (res *setupResult, err error) {
+	res = &setupResult{}
+	defer func() {
+		if err != nil && res.console != nil {
+			res.console.Close()
+			res.console = nil
+		}
+	}()
+	for res.ready == nil {
+		m, err := rcv.Next()
+		switch {
+		case err == io.EOF:
+			return res, errors.New("expected ready, got end of file (init stage exited during setup)")
+		case err != nil:
+			return res, fmt.Errorf("expected ready: %w", err)
+		case m.Type == nsinit.MsgConsole && res.console == nil:
+			fd := rcv.TakeFD()
+			if fd < 0 {
+				return res, errNoConsole
+			}
+			if res.console, err = consoleFile(fd); err != nil {
+				return res, err
+			}
+		case m.Type == nsinit.MsgError:
+			return res, setupError(m)
+		case m.Type == nsinit.MsgReady:
+			res.ready = m
+		default:
+			return res, fmt.Errorf("expected ready, got %q", m.Type)
+		}
+	}
+	mark("init stage setup")
+	// After ready, end-of-file is the close-on-exec socket closing in a
+	// successful execve; an error message is a failed one.
+	m, err := rcv.Next()
+	switch {
+	case err == io.EOF:
+	case err != nil:
+		return res, fmt.Errorf("init stage: waiting for exec: %w", err)
+	case m.Type == nsinit.MsgError:
+		return res, setupError(m)
+	default:
+		return res, fmt.Errorf("init stage: expected end of file at exec, got %q", m.Type)
+	}
+	mark("exec")
+	return res, nil
+}
+
+var errNoConsole = errors.New("init stage sent a console message without the pty master")

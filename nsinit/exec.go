@@ -1,0 +1,47 @@
+package nsinit
+
+import (
+	"fmt"
+
+	"github.com/berthrun/berth/caps"
+	"golang.org/x/sys/unix"
+)
+
+// execSteps is the exec helper: a process started by berth from the host
+// side (by a host path, never one looked up inside the task), already in
+// the task's pid, ipc, uts and network namespaces and its cgroup, that
+// joins the task's mount namespace itself and then takes on the task's
+// credentials as recorded at launch. Everything here runs in the child.
+var execSteps = []step{
+	{"non-dumpable", nonDumpable},
+	// From here every path resolves inside the task, where a hostile task
+	// may have planted anything: nothing below executes or trusts a path
+	// as root except the command itself, after the credential drop.
+	{"join mount namespace", joinMountNamespace},
+	{"user lookup", lookupUser},
+	{"terminal", openTerminal},
+	{"user", switchUser},
+	{"session keyring", newSessionKeyring},
+	{"no_new_privs", func(c *child) error { return unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }},
+	{"capabilities", func(c *child) error { return caps.Apply(c.plan.Caps, c.user.UID != 0) }},
+	{"cwd", enterCwd},
+	{"close fds", closeFds},
+	{"signals", resetSignals},
+	{"exec", execTask},
+}
+
+// joinMountNamespace enters the task's mount namespace through the pidfd of
+// its main process (TaskFD), which the parent verified. setns into a mount
+// namespace refuses a thread that shares its fs_struct (root, cwd) with
+// other threads, as every Go runtime thread does: this thread, the locked
+// main thread that will execve, unshares it first. setns also moves root
+// and cwd to the namespace's root, the task's "/".
+func joinMountNamespace(c *child) error {
+	if err := unix.Unshare(unix.CLONE_FS); err != nil {
+		return fmt.Errorf("unshare fs: %w", err)
+	}
+	if err := unix.Setns(TaskFD, unix.CLONE_NEWNS); err != nil {
+		return fmt.Errorf("setns mount namespace: %w", err)
+	}
+	return unix.Close(TaskFD)
+}
