@@ -89,11 +89,21 @@ func (tk *task) checkLeftovers() {
 		CgroupParent: tk.cgParent,
 		ID:           tk.id,
 		Mounts:       tk.mounts,
+		Dirs:         tk.mountDirs(),
 	})
 	// The default task dir lives under the state dir or berth's TMPDIR;
 	// both must be empty once every task is gone.
 	testutil.AssertEmptyDir(t, tk.stateDir)
 	testutil.AssertEmptyDir(t, tk.tmpDir)
+}
+
+// mountDirs are the task's directories for the mount leak check, besides
+// its state dir: berth's TMPDIR, and the test's directory holding every
+// t.TempDir() of the test (its rootfs, --mount sources, stdout files).
+// Only the task's mounts are compared: the host's mount table is shared
+// with other tests and sessions, whose mounts come and go.
+func (tk *task) mountDirs() []string {
+	return []string{tk.tmpDir, testutil.TempDirRoot(tk.stateDir)}
 }
 
 var idUnsafe = regexp.MustCompile(`[^A-Za-z0-9_.-]+`)

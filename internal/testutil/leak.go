@@ -9,7 +9,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -28,60 +27,6 @@ func NewMarker(t testing.TB) string {
 		t.Fatalf("marker: %v", err)
 	}
 	return MarkerKey + "=" + hex.EncodeToString(b)
-}
-
-// MountTable is the host's mount table as /proc/self/mountinfo lines without
-// the mount id and parent id (which a remount renumbers), sorted.
-type MountTable []string
-
-// SnapshotMounts reads the current mount table of the test process.
-func SnapshotMounts(t testing.TB) MountTable {
-	t.Helper()
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		t.Fatalf("snapshot mounts: %v", err)
-	}
-	var mt MountTable
-	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		f := strings.SplitN(l, " ", 3)
-		if len(f) == 3 {
-			mt = append(mt, f[2])
-		}
-	}
-	slices.Sort(mt)
-	return mt
-}
-
-// AssertMountsUnchanged fails t when the mount table differs from before,
-// listing the mounts that appeared and those that went away.
-func AssertMountsUnchanged(t testing.TB, before MountTable) {
-	t.Helper()
-	after := SnapshotMounts(t)
-	added, removed := diff(before, after)
-	if len(added) > 0 || len(removed) > 0 {
-		t.Errorf("host mount table changed:\n  added:   %s\n  removed: %s",
-			strings.Join(added, "\n           "), strings.Join(removed, "\n           "))
-	}
-}
-
-// diff returns the lines only in b (added) and only in a (removed), both
-// sorted multisets.
-func diff(a, b []string) (added, removed []string) {
-	i, j := 0, 0
-	for i < len(a) || j < len(b) {
-		switch {
-		case j == len(b) || (i < len(a) && a[i] < b[j]):
-			removed = append(removed, a[i])
-			i++
-		case i == len(a) || b[j] < a[i]:
-			added = append(added, b[j])
-			j++
-		default:
-			i++
-			j++
-		}
-	}
-	return added, removed
 }
 
 // CgroupDirs returns the cgroup directories of task id under parent that
@@ -219,13 +164,20 @@ type Leftovers struct {
 	CgroupParent string
 	ID           string
 	Marker       string
-	// Mounts is the host's mount table before the task ran.
+	// Mounts is the mount table from before the task ran. The task's
+	// mounts in it are compared with now: those in the scope of StateDir,
+	// Dirs and ID (see MountScope); a mount elsewhere on the host that
+	// came or went meanwhile is not the task's.
 	Mounts MountTable
+	// Dirs are the task's directories besides StateDir, for the mount
+	// check: its TMPDIR, its rootfs, or the test's directory holding them
+	// (TempDirRoot).
+	Dirs []string
 }
 
 // AssertNothingLeft fails t for each kind of leftover of the task: a process
-// tagged with its marker, a cgroup, its state dir entry, a change of the
-// host's mount table. Empty fields are not checked.
+// tagged with its marker, a cgroup, its state dir entry, a mount of the
+// task's that appeared or went away. Empty fields are not checked.
 func AssertNothingLeft(t testing.TB, l Leftovers) {
 	t.Helper()
 	if l.Marker != "" {
@@ -238,6 +190,10 @@ func AssertNothingLeft(t testing.TB, l Leftovers) {
 		AssertNoState(t, l.StateDir, l.ID)
 	}
 	if l.Mounts != nil {
-		AssertMountsUnchanged(t, l.Mounts)
+		dirs := l.Dirs
+		if l.StateDir != "" {
+			dirs = append([]string{l.StateDir}, dirs...)
+		}
+		AssertMountsUnchanged(t, l.Mounts, MountScope{Dirs: dirs, ID: l.ID})
 	}
 }

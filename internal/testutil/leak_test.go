@@ -1,23 +1,13 @@
 package testutil
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"slices"
 	"testing"
 )
-
-func TestDiff(t *testing.T) {
-	a := []string{"a", "b", "b", "d"}
-	b := []string{"b", "c", "d", "e"}
-	added, removed := diff(a, b)
-	if !slices.Equal(added, []string{"c", "e"}) || !slices.Equal(removed, []string{"a", "b"}) {
-		t.Errorf("diff = added %q removed %q, want added [c e] removed [a b]", added, removed)
-	}
-	if added, removed := diff(a, a); added != nil || removed != nil {
-		t.Errorf("diff of equal tables = %q %q, want nothing", added, removed)
-	}
-}
 
 func TestProcessesWithMarker(t *testing.T) {
 	sleep, err := exec.LookPath("sleep")
@@ -77,11 +67,45 @@ func TestStateAndEmptyDir(t *testing.T) {
 	}
 }
 
-// fakeT counts Errorf calls instead of failing the real test.
+// fakeT records what a helper reported instead of failing the real test.
+// Run helpers that may call Fatalf or Skipf through outcome: those end the
+// goroutine, as the real ones do.
 type fakeT struct {
 	testing.TB
 	errors int
+	msgs   []string
+	// ended is "fatal" or "skip" once Fatalf or Skipf was called.
+	ended string
 }
 
-func (f *fakeT) Errorf(string, ...any) { f.errors++ }
-func (f *fakeT) Helper()               {}
+func (f *fakeT) Errorf(format string, args ...any) {
+	f.errors++
+	f.msgs = append(f.msgs, fmt.Sprintf(format, args...))
+}
+
+func (f *fakeT) Fatalf(format string, args ...any) {
+	f.ended = "fatal"
+	f.msgs = append(f.msgs, fmt.Sprintf(format, args...))
+	runtime.Goexit()
+}
+
+func (f *fakeT) Skipf(format string, args ...any) {
+	f.ended = "skip"
+	f.msgs = append(f.msgs, fmt.Sprintf(format, args...))
+	runtime.Goexit()
+}
+
+func (f *fakeT) Helper() {}
+
+// outcome runs fn with a fakeT in a goroutine of its own (Fatalf and
+// Skipf end it) and returns the fakeT.
+func outcome(t *testing.T, fn func(testing.TB)) *fakeT {
+	ft := &fakeT{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(ft)
+	}()
+	<-done
+	return ft
+}
