@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berthrun/berth/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
@@ -148,14 +149,6 @@ func printCaps(path string) int {
 	return 0
 }
 
-// requireRoot skips t unless the test runs as root.
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: Apply is tested in a child that drops capabilities and switches uid")
-	}
-}
-
 // childResult is what an apply child printed: its five sets, or Apply's
 // error.
 type childResult struct {
@@ -208,7 +201,8 @@ const (
 )
 
 func TestApply(t *testing.T) {
-	requireRoot(t)
+	// Apply is tested in a child that drops capabilities and switches uid.
+	testutil.RequireRoot(t)
 	defaults := "BERTH_CAPS_TEST_NAMES=" + strings.Join(Default, ",")
 
 	for _, tc := range []struct {
@@ -302,7 +296,7 @@ func TestApply(t *testing.T) {
 }
 
 func TestApplyErrors(t *testing.T) {
-	requireRoot(t)
+	testutil.RequireRoot(t)
 	for _, tc := range []struct {
 		name string
 		env  []string

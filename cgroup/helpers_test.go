@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/berthrun/berth/internal/testutil"
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 )
@@ -89,18 +90,12 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: creates cgroups")
-	}
-}
-
-// requireCgroupV1 skips unless every controller is mounted as a v1
-// hierarchy below /sys/fs/cgroup, naming the ones missing.
+// requireCgroupV1 requires root (the tests create cgroups) and skips
+// unless every controller is mounted as a v1 hierarchy below
+// /sys/fs/cgroup, naming the ones missing: the host lacks them.
 func requireCgroupV1(t *testing.T, controllers ...string) {
 	t.Helper()
-	requireRoot(t)
+	testutil.RequireRoot(t)
 	var missing []string
 	for _, c := range controllers {
 		if !v1Mounted(defaultRoot, c) {
@@ -112,10 +107,11 @@ func requireCgroupV1(t *testing.T, controllers ...string) {
 	}
 }
 
-// requireCgroupV2 skips unless a cgroup2 hierarchy is mounted at mount.
+// requireCgroupV2 requires root (the tests create cgroups) and skips
+// unless a cgroup2 hierarchy is mounted at mount: the host lacks it.
 func requireCgroupV2(t *testing.T, mount string) {
 	t.Helper()
-	requireRoot(t)
+	testutil.RequireRoot(t)
 	var st unix.Statfs_t
 	if err := unix.Statfs(mount, &st); err != nil || st.Type != unix.CGROUP2_SUPER_MAGIC {
 		t.Skipf("host has no cgroup2 hierarchy at %s", mount)
