@@ -1,8 +1,8 @@
 // Package test holds berth's black-box integration tests. They need root,
-// and fail without it: they build berth and the static probe once, run
-// the probe inside tasks through the CLI (and the executor library) and
-// assert on what it reports, on berth's exit status and error text, and
-// that nothing is left behind.
+// and fail without it: they build berth, berth-init and the static probe
+// once, run the probe inside tasks through the CLI (and the executor
+// library) and assert on what it reports, on berth's exit status and error
+// text, and that nothing is left behind.
 package test
 
 import (
@@ -18,6 +18,9 @@ import (
 var (
 	// berthBin is the berth binary under test.
 	berthBin string
+	// berthInitBin is the lean init binary, beside berthBin, where berth
+	// looks for it.
+	berthInitBin string
 	// probeBin is the static probe; probeDir holds only it, for
 	// `--mount probeDir:/probe:ro` on the default task dir.
 	probeBin string
@@ -51,7 +54,8 @@ func testMain(m *testing.M) int {
 	return m.Run()
 }
 
-// buildBinaries builds berth and the static probe into dir.
+// buildBinaries builds berth, berth-init beside it and the static probe
+// into dir.
 func buildBinaries(dir string) error {
 	goBin, err := exec.LookPath("go")
 	if err != nil {
@@ -63,6 +67,7 @@ func buildBinaries(dir string) error {
 		return err
 	}
 	berthBin = filepath.Join(dir, "berth")
+	berthInitBin = filepath.Join(dir, "berth-init")
 	probeDir = filepath.Join(dir, "probe")
 	probeBin = filepath.Join(probeDir, "probe")
 	// The probe dir is bound into tasks that may run as a non-root user.
@@ -76,8 +81,10 @@ func buildBinaries(dir string) error {
 		out, pkg string
 		env      []string
 	}{
-		// berth is built the way the Makefile and README build it: static.
+		// berth is built the way the Makefile and README build it: static;
+		// so is berth-init, which berth finds beside itself.
 		{berthBin, "./cmd/berth", []string{"CGO_ENABLED=0"}},
+		{berthInitBin, "./cmd/berth-init", []string{"CGO_ENABLED=0"}},
 		{probeBin, "./test/probe", []string{"CGO_ENABLED=0"}},
 	}
 	for _, b := range builds {
