@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -399,7 +400,19 @@ const removeRetry = 2 * time.Second
 // removeDir removes one cgroup directory. rmdir on a cgroup fails with
 // EBUSY while it still has tasks: a killed process leaves the cgroup only
 // when it has finished exiting, a short time after SIGKILL.
+//
+// Cgroups below it (an exec's leaf) go first: rmdir of a cgroup with
+// children fails with EBUSY too.
 func removeDir(dir string) error {
+	if entries, err := os.ReadDir(dir); err == nil {
+		for _, e := range entries {
+			if e.IsDir() {
+				if err := removeDir(filepath.Join(dir, e.Name())); err != nil {
+					return err
+				}
+			}
+		}
+	}
 	deadline := time.Now().Add(removeRetry)
 	delay := 5 * time.Millisecond
 	for {

@@ -7,13 +7,16 @@ package executor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/berthrun/berth/stats"
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
 )
 
 // Version is berth's version.
@@ -72,6 +75,9 @@ type Executor struct {
 	mu   sync.Mutex
 	task *task // nil before Launch
 
+	// attached is a task another process launched (Reattach).
+	attached *attachment
+
 	done chan struct{} // closed when the task has exited and is cleaned up
 	exit *ProcessState
 	err  error // cleanup error after exit
@@ -111,6 +117,9 @@ func (e *Executor) Version() (*VersionInfo, error) {
 
 // ID is the task's id, empty before Launch.
 func (e *Executor) ID() string {
+	if e.attached != nil {
+		return e.attached.id
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.task == nil {
@@ -121,6 +130,9 @@ func (e *Executor) ID() string {
 
 // Pid is the task's main process id on the host, 0 before Launch.
 func (e *Executor) Pid() int {
+	if e.attached != nil {
+		return e.attached.state.Pid
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.task == nil {
@@ -132,6 +144,9 @@ func (e *Executor) Pid() int {
 // Wait blocks until the task has exited and berth has cleaned up after it
 // (leftover processes killed, cgroup and task dir removed), or ctx ends.
 func (e *Executor) Wait(ctx context.Context) (*ProcessState, error) {
+	if e.attached != nil {
+		return e.attached.wait(ctx)
+	}
 	e.mu.Lock()
 	started := e.task != nil
 	e.mu.Unlock()
@@ -154,6 +169,13 @@ var errExternalReaper = errors.New("the task is reaped outside this executor (Co
 // Signal sends sig to the task's main process. It goes through the pidfd
 // Go holds for the process, so a recycled pid is never signalled.
 func (e *Executor) Signal(sig os.Signal) error {
+	if e.attached != nil {
+		s, ok := sig.(syscall.Signal)
+		if !ok {
+			return fmt.Errorf("signal %v: not a system signal", sig)
+		}
+		return e.attached.store.Kill(e.attached.id, s, false)
+	}
 	e.mu.Lock()
 	t := e.task
 	e.mu.Unlock()
@@ -180,6 +202,16 @@ func (e *Executor) exited() bool {
 // kills every process left in the task's cgroup. With a zero grace it kills
 // at once. It returns once the task has exited and been cleaned up.
 func (e *Executor) Shutdown(signal string, grace time.Duration) error {
+	if e.attached != nil {
+		if signal == "" && grace > 0 {
+			signal = "SIGINT"
+		}
+		if err := e.attached.store.Stop(e.attached.id, signal, grace); err != nil {
+			return err
+		}
+		_, err := e.attached.wait(context.Background())
+		return err
+	}
 	e.mu.Lock()
 	t := e.task
 	e.mu.Unlock()
@@ -223,14 +255,58 @@ func (e *Executor) Stats(ctx context.Context, interval time.Duration) (<-chan *s
 	return nil, ErrNotImplemented
 }
 
-// Exec will run a command inside the running task. Not built yet.
+// Exec runs a command inside the running task and returns its combined
+// output (the last 4 KiB, as a health check keeps it) and exit code. Past
+// the deadline the command and everything it started are killed and the
+// error wraps ErrExecTimeout. A zero deadline means none.
 func (e *Executor) Exec(deadline time.Time, name string, args []string) ([]byte, int, error) {
-	return nil, 0, ErrNotImplemented
+	out := &tailBuffer{max: execOutputMax}
+	ctx := context.Background()
+	if !deadline.IsZero() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline)
+		defer cancel()
+	}
+	ps, err := e.ExecStream(ctx, &ExecCommand{Cmd: name, Args: args, Stdout: out, Stderr: out})
+	code := -1
+	if ps != nil {
+		code = ps.ExitCode
+	}
+	return out.Bytes(), code, err
+}
+
+// ExecStream runs c inside the running task with its streams connected and
+// returns how it ended. When ctx ends first, the command and everything it
+// started are killed (ErrExecTimeout past a deadline). Whatever the command
+// leaves running when it exits is killed too.
+func (e *Executor) ExecStream(ctx context.Context, c *ExecCommand) (*ProcessState, error) {
+	if e.attached != nil {
+		return e.attached.store.Exec(ctx, e.attached.id, c)
+	}
+	t, err := e.running()
+	if err != nil {
+		return nil, err
+	}
+	fd, err := unix.PidfdOpen(t.pid, 0)
+	if err != nil {
+		return nil, ErrNotRunning
+	}
+	defer unix.Close(fd)
+	// Opened before the task was reaped, the pidfd is the task's; after,
+	// the pid may be another process's: check it is still the task.
+	if e.exited() || !alive(t.pid, t.state.PidStartTime) {
+		return nil, ErrNotRunning
+	}
+	return runExec(ctx, &execTarget{id: t.id, pidfd: fd, cg: t.cg, settings: t.exec, initPath: e.cfg.InitPath,
+		timeout: e.cfg.SetupTimeout, pdeath: e.cfg.KillWithParent, log: e.log}, c)
 }
 
 // UpdateResources changes the running task's limits; zero fields are left
 // as they are.
 func (e *Executor) UpdateResources(r *Resources) error {
+	if e.attached != nil {
+		return e.attached.store.Update(e.attached.id, *r)
+	}
 	t, err := e.running()
 	if err != nil {
 		return err
@@ -243,6 +319,9 @@ func (e *Executor) UpdateResources(r *Resources) error {
 
 // Pause freezes every process of the task.
 func (e *Executor) Pause() error {
+	if e.attached != nil {
+		return e.attached.store.Pause(e.attached.id)
+	}
 	t, err := e.running()
 	if err != nil {
 		return err
@@ -252,6 +331,9 @@ func (e *Executor) Pause() error {
 
 // Resume thaws the task.
 func (e *Executor) Resume() error {
+	if e.attached != nil {
+		return e.attached.store.Resume(e.attached.id)
+	}
 	t, err := e.running()
 	if err != nil {
 		return err

@@ -25,6 +25,14 @@ type Store struct {
 	dir          string
 	cgroupParent string
 	log          hclog.Logger
+
+	// initPath is the exec helper (berth-init), found as Config.InitPath
+	// is; setupTimeout bounds its setup.
+	initPath     string
+	setupTimeout time.Duration
+	// KillWithParent kills an exec'd process when the process that runs
+	// Exec dies (a foreground `berth exec`).
+	KillWithParent bool
 }
 
 // NewStore opens the state dir (DefaultStateDir when empty). cgroupParent
@@ -40,7 +48,9 @@ func NewStore(dir, cgroupParent string, log hclog.Logger) *Store {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &Store{dir: dir, cgroupParent: cgroupParent, log: log}
+	s := &Store{dir: dir, cgroupParent: cgroupParent, log: log}
+	storeDefaults(s)
+	return s
 }
 
 func (s *Store) taskDir(id string) (string, error) {

@@ -14,6 +14,12 @@ import (
 // credentials as recorded at launch. Everything here runs in the child.
 var execSteps = []step{
 	{"non-dumpable", nonDumpable},
+	// Armed here, not at the fork: born in the task's pid namespace, the
+	// helper sees its parent as pid 0, which the runtime's own check at
+	// the fork takes for a dead parent.
+	{"parent death signal", func(c *child) error {
+		return when(c.plan.KillWithParent, func() error { return unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0) })
+	}},
 	// From here every path resolves inside the task, where a hostile task
 	// may have planted anything: nothing below executes or trusts a path
 	// as root except the command itself, after the credential drop.

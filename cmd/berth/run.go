@@ -48,7 +48,7 @@ type runFlags struct {
 	stopSignal                      string
 	grace                           time.Duration
 	stdout, stderr                  string
-	json, detach, supervise         bool
+	json, detach, supervise, tty    bool
 }
 
 func runCommand(g *globals) *cobra.Command {
@@ -95,6 +95,7 @@ func runCommand(g *globals) *cobra.Command {
 	fs.StringVar(&f.stderr, "stderr", "", "write the task's stderr to FILE")
 	fs.BoolVar(&f.json, "json", false, "print the final state as JSON on stderr")
 	fs.BoolVarP(&f.detach, "detach", "d", false, "detach: print the id and leave the task to a supervisor")
+	fs.BoolVarP(&f.tty, "tty", "t", false, "give the task a terminal of its own, relayed to this one")
 	fs.BoolVar(&f.supervise, "supervise", false, "internal: be the supervisor of a detached task")
 	_ = fs.MarkHidden("supervise")
 	return c
@@ -109,6 +110,9 @@ func cmdRun(g *globals, f *runFlags, fs *pflag.FlagSet, argv []string) int {
 	}
 	if f.detach && f.json {
 		return failUsage("run", errors.New("--json goes with a foreground run, not -d"))
+	}
+	if f.detach && f.tty {
+		return failUsage("run", errors.New("-t goes with a foreground run: there is no way to attach to a detached task's terminal yet"))
 	}
 	cmd, closers, err := f.command(argv, fs)
 	defer func() {
@@ -132,8 +136,17 @@ func cmdRun(g *globals, f *runFlags, fs *pflag.FlagSet, argv []string) int {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer signal.Stop(sigs)
 
+	var term *terminal
+	if f.tty {
+		if term, err = openTerminal(); err != nil {
+			return fail(exitBerth, fmt.Errorf("run: -t: %w", err))
+		}
+		defer term.restore()
+		cmd.Terminal, cmd.TerminalSize, cmd.Resize = true, term.size, term.resize
+	}
 	e := executor.New(executor.Config{StateDir: g.stateDir, CgroupParent: g.cgroupParent, Logger: g.log, KillWithParent: true})
 	if _, err := e.Launch(cmd); err != nil {
+		term.restore()
 		return fail(exitCodeFor(err), err)
 	}
 	go func() {
@@ -155,6 +168,7 @@ func cmdRun(g *globals, f *runFlags, fs *pflag.FlagSet, argv []string) int {
 		}
 	}()
 	st, werr := e.Wait(context.Background())
+	term.restore()
 	if st == nil {
 		return fail(exitBerth, werr)
 	}

@@ -257,14 +257,3 @@ func printJSON(v any) int {
 	}
 	return 0
 }
-
-// execCommand is a placeholder until exec lands.
-func execCommand(g *globals) *cobra.Command {
-	return &cobra.Command{
-		Use:   "exec [flags] ID -- CMD [ARG...]",
-		Short: "run a command inside a running task (not built yet)",
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return failed(exitBerth, fmt.Errorf("exec: %w", executor.ErrNotImplemented))
-		},
-	}
-}

@@ -1,0 +1,349 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/berthrun/berth/cgroup"
+	"github.com/berthrun/berth/nsinit"
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-multierror"
+	"golang.org/x/sys/unix"
+)
+
+// ExecCommand is a command to run inside a running task. It runs exactly
+// as isolated as the task: in its mount, pid, ipc, uts and network
+// namespaces and its cgroup, as its user with its capabilities and
+// no_new_privs, in its environment and working directory, unless a field
+// here overrides them.
+type ExecCommand struct {
+	// Cmd is resolved inside the task: an absolute path, or a name looked
+	// up on the PATH of the exec's environment.
+	Cmd  string
+	Args []string
+	// Env entries (KEY=VALUE) are added to the task's, replacing a key it
+	// already has.
+	Env []string
+	// Cwd is the working directory inside the task; the task's when empty.
+	Cwd string
+	// User is "name", "uid", "name:group" or "uid:gid", resolved in the
+	// task's /etc/passwd and /etc/group; empty runs as the task's user, as
+	// resolved when the task was launched.
+	User string
+
+	// Stdin, Stdout and Stderr are as for Command: files are handed over
+	// (terminals never), anything else goes through a pipe; nil is
+	// /dev/null.
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+
+	// Terminal gives the command a pty of the task's own devpts, relayed to
+	// Stdin and Stdout; Size is its first size and Resize brings later ones.
+	Terminal bool
+	Size     *WindowSize
+	Resize   <-chan WindowSize
+}
+
+// ErrExecTimeout is wrapped in the error of an exec whose deadline passed:
+// the exec'd process and everything it started were killed.
+var ErrExecTimeout = errors.New("exec deadline passed")
+
+// ErrPaused is an exec into a paused task: its processes, and so an exec'd
+// one, cannot run until it is resumed.
+var ErrPaused = errors.New("task is paused")
+
+// execOutputMax is how much of an exec's output Exec keeps: its end, as a
+// health check's status does.
+const execOutputMax = 4 << 10
+
+// execNamespaces are the task's namespaces the parent joins on the thread
+// that starts the exec helper: the helper is born in them. The mount
+// namespace is not among them: joined there, the thread would look up the
+// helper's path inside the task, where the task can plant anything. The
+// helper joins it itself (nsinit's exec steps). A namespace the task shares
+// with the host is joined as the host's own, which changes nothing.
+const execNamespaces = unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWNET
+
+// execTarget is a running task to exec into.
+type execTarget struct {
+	id       string
+	pidfd    int // the task's main process, verified; owned by the caller
+	cg       *cgroup.Manager
+	settings *execSettings
+	initPath string
+	timeout  time.Duration // setup
+	pdeath   bool          // kill the exec'd process when the caller dies
+	log      hclog.Logger
+}
+
+// execPlan checks c, naming the field in its error, and builds the helper's
+// plan from it and the task's settings.
+func execPlan(c *ExecCommand, x *execSettings) (*nsinit.Plan, error) {
+	if c == nil || strings.TrimSpace(c.Cmd) == "" {
+		return nil, fmt.Errorf("exec command: empty")
+	}
+	if c.Cwd != "" && !filepath.IsAbs(c.Cwd) {
+		return nil, fmt.Errorf("exec cwd %q: must be an absolute path", c.Cwd)
+	}
+	if err := checkUser(c.User); err != nil {
+		return nil, fmt.Errorf("exec %w", err)
+	}
+	for _, kv := range c.Env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return nil, fmt.Errorf("exec env %q: want KEY=VALUE", kv)
+		}
+	}
+	for _, v := range append(append([]string{c.Cmd, c.Cwd, c.User}, c.Args...), c.Env...) {
+		if strings.IndexByte(v, 0) >= 0 {
+			return nil, fmt.Errorf("exec argument %q: contains a NUL byte", v)
+		}
+	}
+	p := &nsinit.Plan{
+		Version:  nsinit.Version,
+		Mode:     nsinit.ModeExec,
+		User:     c.User,
+		Caps:     x.Caps,
+		Args:     append([]string{c.Cmd}, c.Args...),
+		Env:      mergeEnv(x.Env, c.Env),
+		Cwd:      x.Cwd,
+		Terminal: c.Terminal,
+		Size:     c.Size,
+	}
+	if c.User == "" {
+		p.IDs = x.User
+	}
+	if c.Cwd != "" {
+		p.Cwd = c.Cwd
+	}
+	return p, nil
+}
+
+// mergeEnv is base with each KEY=VALUE of over replacing base's KEY or
+// added after it.
+func mergeEnv(base, over []string) []string {
+	out := append([]string(nil), base...)
+	for _, kv := range over {
+		k, _, _ := strings.Cut(kv, "=")
+		replaced := false
+		for i, b := range out {
+			if strings.HasPrefix(b, k+"=") {
+				out[i], replaced = kv, true
+			}
+		}
+		if !replaced {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// runExec runs c in the task and waits for it. When ctx ends first, the
+// exec'd process and everything it started are killed. Whatever the exec'd
+// process leaves running when it exits is killed too, the way a task's
+// leftovers are: nothing of an exec outlives it, and its leaf cgroup goes.
+func runExec(ctx context.Context, tg *execTarget, c *ExecCommand) (*ProcessState, error) {
+	plan, err := execPlan(c, tg.settings)
+	if err != nil {
+		return nil, err
+	}
+	plan.KillWithParent = tg.pdeath
+	if paused, err := tg.cg.Paused(); err == nil && paused {
+		return nil, ErrPaused
+	}
+	leaf, err := tg.cg.NewLeaf("exec-" + randomID())
+	if err != nil {
+		return nil, err
+	}
+	var st streams
+	ps, err := startExec(ctx, tg, plan, leaf, &st, c)
+	// Nothing of the exec outlives it: kill what is left in its leaf, let
+	// the output drain (its writers are gone), remove the leaf.
+	errs := &multierror.Error{ErrorFormat: oneLine}
+	if err != nil {
+		errs = multierror.Append(errs, err)
+	}
+	if kerr := leaf.KillAll(); kerr != nil {
+		errs = multierror.Append(errs, kerr)
+	}
+	st.closeChildFiles()
+	st.copies.Wait()
+	if derr := leaf.Delete(); derr != nil {
+		errs = multierror.Append(errs, derr)
+	}
+	return ps, errs.ErrorOrNil()
+}
+
+// spawned is the exec helper as its starting thread reports it.
+type spawned struct {
+	proc *os.Process
+	err  error
+}
+
+// startExec starts the helper in the task's namespaces and leaf cgroup,
+// sees it through its setup and waits for the command.
+func startExec(ctx context.Context, tg *execTarget, plan *nsinit.Plan, leaf *cgroup.Leaf, s *streams, c *ExecCommand) (*ProcessState, error) {
+	var stdio []*os.File
+	var err error
+	if c.Terminal {
+		stdio, err = s.devNullStdio()
+	} else {
+		stdio, err = s.stdio(c.Stdin, c.Stdout, c.Stderr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	conn, childSock, err := syncPair()
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	rcv := nsinit.NewReceiver(conn)
+	defer rcv.Close()
+	taskFD, err := unix.FcntlInt(uintptr(tg.pidfd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		childSock.Close()
+		return nil, fmt.Errorf("exec: dup pidfd: %w", err)
+	}
+	taskFile := os.NewFile(uintptr(taskFD), "task-pidfd")
+
+	// No Pdeathsig here: the helper arms it itself (Plan.KillWithParent).
+	sys := &syscall.SysProcAttr{Setsid: true}
+	if fd, ok := leaf.FD(); ok {
+		sys.UseCgroupFD, sys.CgroupFD = true, fd
+	}
+	attr := &os.ProcAttr{
+		Env:   []string{"GOMAXPROCS=1"},
+		Files: append(stdio, childSock, taskFile),
+		Sys:   sys,
+	}
+	// The helper is started from a thread that joined the task's
+	// namespaces, so it is born in them. That thread is never handed back
+	// to the runtime (the goroutine ends locked, and the runtime ends the
+	// thread), and it lives until the command is reaped: the parent-death
+	// signal fires when the thread that started the child ends.
+	started := make(chan spawned, 1)
+	release := make(chan struct{})
+	defer close(release)
+	go func() {
+		runtime.LockOSThread()
+		if err := unix.Setns(tg.pidfd, execNamespaces); err != nil {
+			started <- spawned{err: fmt.Errorf("exec: join the task's namespaces: %w", err)}
+			return
+		}
+		p, err := os.StartProcess(tg.initPath, []string{nsinit.InitArg0}, attr)
+		started <- spawned{proc: p, err: err}
+		if err == nil {
+			<-release
+		}
+	}()
+	sp := <-started
+	childSock.Close()
+	taskFile.Close()
+	s.closeChildFiles()
+	if sp.err != nil {
+		if errors.Is(sp.err, os.ErrNotExist) || errors.Is(sp.err, unix.EACCES) {
+			return nil, fmt.Errorf("exec: start helper %s: %w", tg.initPath, sp.err)
+		}
+		return nil, sp.err
+	}
+	proc := sp.proc
+	waited := make(chan *ProcessState, 1)
+	reap := func() *ProcessState {
+		st := &ProcessState{Pid: proc.Pid}
+		ps, err := proc.Wait()
+		st.Time = time.Now()
+		if err != nil {
+			st.ExitCode = -1
+		} else if ws, ok := ps.Sys().(syscall.WaitStatus); ok {
+			st.setStatus(ws)
+		}
+		return st
+	}
+	fail := func(err error) (*ProcessState, error) {
+		_ = proc.Kill()
+		reap()
+		return nil, err
+	}
+	if err := leaf.Adopt(proc.Pid); err != nil {
+		return fail(err)
+	}
+	deadline := time.Now().Add(tg.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	if err := conn.SetDeadline(deadline); err != nil {
+		return fail(fmt.Errorf("sync socket: %w", err))
+	}
+	if err := nsinit.SendPlan(conn, plan); err != nil {
+		return fail(err)
+	}
+	res, err := awaitSetup(rcv, func(string) {})
+	if err != nil {
+		var se *SetupError
+		switch {
+		case errors.As(err, &se):
+		case ctx.Err() != nil:
+			err = execEnded(ctx.Err())
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			err = fmt.Errorf("exec: setup did not finish within %s", tg.timeout)
+		default:
+			err = fmt.Errorf("exec helper: %w", err)
+		}
+		return fail(err)
+	}
+	if res.console != nil {
+		s.relayConsole(res.console, c.Stdin, c.Stdout, c.Resize)
+	}
+	go func() { waited <- reap() }()
+	select {
+	case st := <-waited:
+		return st, nil
+	case <-ctx.Done():
+		// The leaf holds the command and everything it started.
+		if err := leaf.KillAll(); err != nil {
+			tg.log.Warn("exec: kill at deadline", "id", tg.id, "error", err)
+		}
+		return <-waited, execEnded(ctx.Err())
+	}
+}
+
+// execEnded is the error of an exec its context ended.
+func execEnded(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: the command and everything it started were killed", ErrExecTimeout)
+	}
+	return fmt.Errorf("exec %w: the command and everything it started were killed", err)
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = append(t.b[:0], t.b[len(t.b)-t.max:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) Bytes() []byte {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]byte(nil), t.b...)
+}
