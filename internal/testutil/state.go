@@ -142,3 +142,32 @@ func WaitGone(pid int, start uint64, timeout time.Duration) bool {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// WaitComm waits up to timeout for the process (pid, start) to be named
+// comm in /proc/PID/comm (the file name it last exec'd, or the name it
+// gave itself since). It returns nil once it is, or an error saying the
+// name it had last, or that it exited first. The bound guards against a
+// hang; it is not a timing assertion.
+func WaitComm(pid int, start uint64, comm string, timeout time.Duration) error {
+	file := fmt.Sprintf("/proc/%d/comm", pid)
+	deadline := time.Now().Add(timeout)
+	for {
+		b, err := os.ReadFile(file)
+		// Checked after the read: a name read from a reused pid is not
+		// this process's.
+		if !Running(pid, start) {
+			return fmt.Errorf("process %d (start %d) exited before it was named %q", pid, start, comm)
+		}
+		got := strings.TrimSuffix(string(b), "\n")
+		if err == nil && got == comm {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if err != nil {
+				return fmt.Errorf("process %d not named %q within %v: %w", pid, comm, timeout, err)
+			}
+			return fmt.Errorf("process %d is named %q after %v, want %q", pid, got, timeout, comm)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
