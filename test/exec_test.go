@@ -1,0 +1,563 @@
+package test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/berthrun/berth/internal/testutil"
+)
+
+// ProbeIDs is what `probe ids` prints.
+type ProbeIDs struct {
+	Pid            int               `json:"pid"`
+	Ppid           int               `json:"ppid"`
+	Sid            int               `json:"sid"`
+	Pgid           int               `json:"pgid"`
+	TTYNr          int               `json:"tty_nr"`
+	UID            int               `json:"uid"`
+	GID            int               `json:"gid"`
+	EUID           int               `json:"euid"`
+	EGID           int               `json:"egid"`
+	Groups         []int             `json:"groups"`
+	Status         map[string]string `json:"status"`
+	Namespaces     map[string]string `json:"namespaces"`
+	Cgroup         []string          `json:"cgroup"`
+	Cwd            string            `json:"cwd"`
+	Env            []string          `json:"env"`
+	SessionKeyring int               `json:"session_keyring"`
+	Exe            string            `json:"exe"`
+	FDTargets      map[string]string `json:"fd_targets"`
+	Errors         []string          `json:"errors"`
+}
+
+// unifiedCgroup is the path on the "0::" line of /proc/PID/cgroup lines.
+func unifiedCgroup(lines []string) string {
+	for _, l := range lines {
+		if p, ok := strings.CutPrefix(l, "0::"); ok {
+			return p
+		}
+	}
+	return ""
+}
+
+// hostView is what the host's /proc says of a task process.
+type hostView struct {
+	uid, gid   string // real ids
+	groups     []int
+	capEff     string
+	noNewPrivs string
+	ns         map[string]string
+	cgroup     string // on the unified hierarchy
+}
+
+func viewFromHost(t *testing.T, pid int) hostView {
+	t.Helper()
+	v := hostView{ns: map[string]string{}}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatalf("task process %d: %v", pid, err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		k, val, _ := strings.Cut(l, ":")
+		f := strings.Fields(val)
+		switch k {
+		case "Uid":
+			v.uid = f[0]
+		case "Gid":
+			v.gid = f[0]
+		case "Groups":
+			for _, g := range f {
+				n, _ := strconv.Atoi(g)
+				v.groups = append(v.groups, n)
+			}
+		case "CapEff":
+			v.capEff = f[0]
+		case "NoNewPrivs":
+			v.noNewPrivs = f[0]
+		}
+	}
+	for _, n := range []string{"mnt", "pid", "ipc", "uts", "net", "cgroup", "user"} {
+		l, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.ns[n] = l
+	}
+	b, err = os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.cgroup = unifiedCgroup(strings.Split(strings.TrimSpace(string(b)), "\n"))
+	return v
+}
+
+// runBerth runs berth with the task's global flags and args, stdin read
+// from stdin (nil: /dev/null). Unlike task.berth it never fails t, so
+// goroutines may call it: a berth still running after runTimeout is killed
+// and the result says so (exit -1).
+func (tk *task) runBerth(stdin io.Reader, args ...string) result {
+	full := append([]string{"--state-dir", tk.stateDir}, tk.global...)
+	full = append(full, args...)
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	c := exec.CommandContext(ctx, berthBin, full...)
+	var stdout, stderr bytes.Buffer
+	c.Stdin, c.Stdout, c.Stderr = stdin, &stdout, &stderr
+	c.Env = append(os.Environ(), "TMPDIR="+tk.tmpDir, "BERTH_TEST_HOST_ONLY=1")
+	// A task process left holding berth's stdout must not hang the test.
+	c.WaitDelay = 10 * time.Second
+	err := c.Run()
+	res := result{args: full, code: -1, stdout: stdout.String(), stderr: stderr.String()}
+	if c.ProcessState != nil {
+		res.code = c.ProcessState.ExitCode()
+	}
+	switch {
+	case ctx.Err() != nil:
+		res.stderr += fmt.Sprintf("[test: berth killed after %v]", runTimeout)
+	case errors.Is(err, exec.ErrWaitDelay):
+		res.stderr += "[test: berth's stdout or stderr still held open 10s after it exited]"
+	case c.ProcessState == nil && err != nil:
+		res.stderr += "[test: " + err.Error() + "]"
+	}
+	return res
+}
+
+// execArgs is `exec FLAGS... ID -- CMD...`.
+func execArgs(id string, flags []string, cmd ...string) []string {
+	args := append([]string{"exec"}, flags...)
+	args = append(args, id, "--")
+	return append(args, cmd...)
+}
+
+// exec runs `berth exec FLAGS... ID -- CMD...` into the task.
+func (d *dtask) exec(flags []string, cmd ...string) result {
+	d.t.Helper()
+	return d.berth(execArgs(d.id, flags, cmd...)...)
+}
+
+// execIDs runs `probe ids` in the task through exec (PROBE is the probe's
+// path in the task) and returns what it saw.
+func (d *dtask) execIDs(flags []string, probe string) ProbeIDs {
+	t := d.t
+	t.Helper()
+	res := d.exec(flags, probe, "ids")
+	mustSucceed(t, res)
+	var ids ProbeIDs
+	decodeOne(t, res, &ids)
+	if len(ids.Errors) > 0 {
+		t.Errorf("probe ids could not read everything: %q", ids.Errors)
+	}
+	return ids
+}
+
+// startPause starts a detached probe `pause` on the default task dir with
+// the probe at /probe/probe, and returns it once ready with its state.
+func startPause(t *testing.T, flags ...string) (*dtask, *taskState) {
+	t.Helper()
+	d := newDetached(t)
+	d.detach(append(probeMount(), flags...), append(hostProbe, "pause")...)
+	d.waitOut(`"ready":true`)
+	return d, d.state()
+}
+
+// startPauseRootfs starts a detached probe `pause` in root (the probe at
+// /probe).
+func startPauseRootfs(t *testing.T, root string, flags ...string) (*dtask, *taskState) {
+	t.Helper()
+	d := newDetached(t)
+	d.detach(append([]string{"--rootfs", root}, flags...), append(rootfsProbe, "pause")...)
+	d.waitOut(`"ready":true`)
+	return d, d.state()
+}
+
+// assertOnlyMain checks that of the task's processes only its main one is
+// alive: nothing an exec started is left. A process killed just before
+// may still be on its way out, so this waits a little for it.
+func (d *dtask) assertOnlyMain(st *taskState, after string) {
+	t := d.t
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	var pids []int
+	for {
+		pids = d.markedPids()
+		if slices.Equal(pids, []int{st.Pid}) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !slices.Equal(pids, []int{st.Pid}) {
+		t.Errorf("%s: the task's processes are %s, want only its main process %d", after, testutil.Describe(pids), st.Pid)
+	}
+	if !testutil.Running(st.Pid, st.PidStartTime) {
+		t.Errorf("%s: the task's main process %d is gone", after, st.Pid)
+	}
+}
+
+// assertNoExecCgroups checks that no cgroup is left below the task's own
+// (an exec's leaf goes with the exec).
+func assertNoExecCgroups(t *testing.T, st *taskState, after string) {
+	t.Helper()
+	for ctrl, dir := range st.Cgroup {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			t.Errorf("%s: read the task's %s cgroup: %v", after, ctrl, err)
+			continue
+		}
+		for _, e := range ents {
+			if e.IsDir() {
+				t.Errorf("%s: cgroup %s left below the task's %s cgroup", after, filepath.Join(dir, e.Name()), ctrl)
+			}
+		}
+	}
+}
+
+// hasEnv reports whether env holds kv as a whole entry.
+func hasEnv(env []string, kv string) bool { return slices.Contains(env, kv) }
+
+// TestExecJoinsTask: an exec'd process is inside the task: the task's mount,
+// pid, ipc and uts namespaces, its cgroup (or a leaf below it), its
+// capabilities, ids and no_new_privs, its root (a file the task wrote in
+// its /tmp, no host file); in a session and process group of its own,
+// with no controlling terminal, fds 0-2 only and default signals.
+func TestExecJoinsTask(t *testing.T) {
+	t.Parallel()
+	d := newDetached(t)
+	d.detach(probeMount(), "/bin/sh", "-c", "echo written-inside > /tmp/seen && exec /probe/probe pause")
+	d.waitOut(`"ready":true`)
+	st := d.state()
+	main := viewFromHost(t, st.Pid)
+
+	ids := d.execIDs(nil, "/probe/probe")
+	for _, n := range []string{"mnt", "pid", "ipc", "uts"} {
+		if ids.Namespaces[n] != main.ns[n] {
+			t.Errorf("exec'd process is in %s, the task's main process in %s", ids.Namespaces[n], main.ns[n])
+		}
+	}
+	cg := unifiedCgroup(ids.Cgroup)
+	if !strings.HasSuffix(main.cgroup, "/"+cgroupParent+"/"+d.id) {
+		t.Errorf("the task's main process is in cgroup %q, want .../%s/%s", main.cgroup, cgroupParent, d.id)
+	}
+	if cg != main.cgroup && !strings.HasPrefix(cg, main.cgroup+"/") {
+		t.Errorf("exec'd process is in cgroup %q (%q), want the task's %q or a cgroup below it", cg, ids.Cgroup, main.cgroup)
+	}
+	if ids.Status["CapEff"] != main.capEff || ids.Status["NoNewPrivs"] != main.noNewPrivs {
+		t.Errorf("exec'd process CapEff %s NoNewPrivs %s, the task's %s %s", ids.Status["CapEff"], ids.Status["NoNewPrivs"], main.capEff, main.noNewPrivs)
+	}
+	if strconv.Itoa(ids.UID) != main.uid || strconv.Itoa(ids.GID) != main.gid || ids.EUID != ids.UID || ids.EGID != ids.GID {
+		t.Errorf("exec'd process uid %d euid %d gid %d egid %d, the task's uid %s gid %s", ids.UID, ids.EUID, ids.GID, ids.EGID, main.uid, main.gid)
+	}
+	if ids.Pid <= 1 {
+		t.Errorf("exec'd process has pid %d in the task's pid namespace", ids.Pid)
+	}
+	if ids.Sid != ids.Pid || ids.Pgid != ids.Pid || ids.TTYNr != 0 {
+		t.Errorf("exec'd process %d: session %d, process group %d, tty %d; want a session and group of its own and no terminal", ids.Pid, ids.Sid, ids.Pgid, ids.TTYNr)
+	}
+	if fds := slices.Sorted(maps.Keys(ids.FDTargets)); !slices.Equal(fds, []string{"0", "1", "2"}) {
+		t.Errorf("exec'd process has fds %v, want 0, 1, 2 only", ids.FDTargets)
+	}
+	if ids.Status["SigIgn"] != "0000000000000000" || ids.Status["SigBlk"] != "0000000000000000" {
+		t.Errorf("exec'd process SigIgn %s SigBlk %s, want nothing ignored or blocked", ids.Status["SigIgn"], ids.Status["SigBlk"])
+	}
+	if ids.Exe != "/probe/probe" {
+		t.Errorf("exec'd process runs %q, want /probe/probe", ids.Exe)
+	}
+
+	// The task's root, not the host's.
+	res := d.exec(nil, "/probe/probe", "read", "/tmp/seen")
+	mustSucceed(t, res)
+	var rd IOResult
+	decodeOne(t, res, &rd)
+	if !rd.OK || rd.Content != "written-inside\n" {
+		t.Errorf("exec'd process reads /tmp/seen as %+v, want what the task wrote there", rd)
+	}
+	hostOnly := filepath.Join(t.TempDir(), "host-only")
+	if err := os.WriteFile(hostOnly, []byte("host\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res = d.exec(nil, "/probe/probe", "stat", hostOnly)
+	mustSucceed(t, res)
+	var sr StatResult
+	decodeOne(t, res, &sr)
+	if sr.Exists {
+		t.Errorf("exec'd process sees the host's %s: %+v", hostOnly, sr)
+	}
+	d.assertOnlyMain(st, "after the execs")
+	assertNoExecCgroups(t, st, "after the execs")
+}
+
+// TestExecUserEnvCwd: an exec runs as the task's user with its environment
+// and working directory; --user, --env and --cwd override them, and a user
+// name is resolved in the task's root.
+func TestExecUserEnvCwd(t *testing.T) {
+	t.Parallel()
+	t.Run("default task dir", func(t *testing.T) {
+		t.Parallel()
+		d, st := startPause(t, "--user", "1000", "--env", "FOO=bar", "--env", "KEEP=1", "--cwd", "/tmp")
+		main := viewFromHost(t, st.Pid)
+
+		ids := d.execIDs(nil, "/probe/probe")
+		if ids.UID != 1000 || ids.EUID != 1000 || strconv.Itoa(ids.GID) != main.gid || !slices.Equal(ids.Groups, main.groups) {
+			t.Errorf("exec'd process uid %d euid %d gid %d groups %v; the task's uid 1000 gid %s groups %v", ids.UID, ids.EUID, ids.GID, ids.Groups, main.gid, main.groups)
+		}
+		if ids.Status["CapEff"] != main.capEff {
+			t.Errorf("exec'd process CapEff %s, the task's %s", ids.Status["CapEff"], main.capEff)
+		}
+		for _, kv := range []string{"FOO=bar", "KEEP=1", d.marker} {
+			if !hasEnv(ids.Env, kv) {
+				t.Errorf("exec'd process env %q lacks the task's %s", ids.Env, kv)
+			}
+		}
+		if hasEnv(ids.Env, "BERTH_TEST_HOST_ONLY=1") {
+			t.Errorf("exec'd process inherited berth's own environment: %q", ids.Env)
+		}
+		if ids.Cwd != "/tmp" {
+			t.Errorf("exec'd process cwd %q, want the task's /tmp", ids.Cwd)
+		}
+
+		ids = d.execIDs([]string{"--user", "0:0", "--env", "FOO=baz", "--env", "NEW=1", "--cwd", "/"}, "/probe/probe")
+		if ids.UID != 0 || ids.GID != 0 {
+			t.Errorf("exec --user 0:0: uid %d gid %d", ids.UID, ids.GID)
+		}
+		if !hasEnv(ids.Env, "FOO=baz") || hasEnv(ids.Env, "FOO=bar") || !hasEnv(ids.Env, "NEW=1") || !hasEnv(ids.Env, "KEEP=1") {
+			t.Errorf("exec --env FOO=baz --env NEW=1: env %q, want FOO=baz (not bar), NEW=1 and the task's KEEP=1", ids.Env)
+		}
+		if ids.Cwd != "/" {
+			t.Errorf("exec --cwd /: cwd %q", ids.Cwd)
+		}
+	})
+	t.Run("rootfs user names", func(t *testing.T) {
+		t.Parallel()
+		d, st := startPauseRootfs(t, newRootfs(t), "--user", "alice")
+		main := viewFromHost(t, st.Pid)
+		ids := d.execIDs(nil, "/probe")
+		if ids.UID != 1000 || ids.GID != 1000 || !slices.Equal(ids.Groups, main.groups) {
+			t.Errorf("exec'd process uid %d gid %d groups %v, want the task's alice 1000:1000 groups %v", ids.UID, ids.GID, ids.Groups, main.groups)
+		}
+		if !slices.Contains(ids.Groups, 10) || !slices.Contains(ids.Groups, 50) {
+			t.Errorf("exec'd process groups %v, want alice's wheel (10) and staff (50) from the task's /etc/group", ids.Groups)
+		}
+		ids = d.execIDs([]string{"--user", "nobody"}, "/probe")
+		if ids.UID != 65534 || ids.GID != 65534 {
+			t.Errorf("exec --user nobody: uid %d gid %d, want 65534 from the task's /etc/passwd", ids.UID, ids.GID)
+		}
+		ids = d.execIDs([]string{"--user", "alice:wheel"}, "/probe")
+		if ids.UID != 1000 || ids.GID != 10 {
+			t.Errorf("exec --user alice:wheel: uid %d gid %d, want 1000:10", ids.UID, ids.GID)
+		}
+		res := d.exec([]string{"--user", "bob"}, "/probe", "ids")
+		assertBerthError(t, res, 125, "bob")
+	})
+}
+
+// TestExecExitStatus: exec exits with the command's status, 128+N for a
+// signal, 126 for a file that cannot be executed and 127 for one that is
+// not there, each failure on one stderr line naming the path.
+func TestExecExitStatus(t *testing.T) {
+	t.Parallel()
+	root := newRootfs(t)
+	if err := os.WriteFile(filepath.Join(root, "noexec"), []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, st := startPauseRootfs(t, root)
+	for _, c := range []struct {
+		cmd  []string
+		code int
+	}{
+		{[]string{"/probe", "exit", "0"}, 0},
+		{[]string{"/probe", "exit", "3"}, 3},
+		{[]string{"/probe", "kill-self", "TERM"}, 128 + int(syscall.SIGTERM)},
+		{[]string{"/probe", "kill-self", "KILL"}, 128 + int(syscall.SIGKILL)},
+	} {
+		res := d.exec(nil, c.cmd...)
+		if res.code != c.code || res.stderr != "" {
+			t.Errorf("want exit %d and nothing on stderr:\n%s", c.code, res)
+		}
+	}
+	assertBerthError(t, d.exec(nil, "/noexec"), 126, "/noexec")
+	assertBerthError(t, d.exec(nil, "/etc"), 126, "/etc")
+	assertBerthError(t, d.exec(nil, "/nosuch"), 127, "/nosuch")
+	assertBerthError(t, d.exec(nil, "nosuch"), 127, "nosuch")
+	d.assertOnlyMain(st, "after the execs")
+}
+
+// TestExecTimeout: past --timeout exec fails (125) within a bound, saying
+// the deadline passed and the command's processes were killed; none of them
+// is left, also a background child that held stdout open, while the task
+// runs on.
+func TestExecTimeout(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name string
+		cmd  []string
+	}{
+		{"shell and background child", []string{"/bin/sh", "-c", "sleep 1000 & sleep 1000"}},
+		{"probe and background probe", []string{"/bin/sh", "-c", "/probe/probe sleep 1000 & exec /probe/probe sleep 1000"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			d, st := startPause(t)
+			start := time.Now()
+			res := d.exec([]string{"--timeout", "1s"}, c.cmd...)
+			took := time.Since(start)
+			if res.code != 125 {
+				t.Errorf("want exit 125 past the deadline:\n%s", res)
+			}
+			line := strings.TrimSuffix(res.stderr, "\n")
+			if !strings.HasPrefix(line, "berth: ") || strings.Contains(line, "\n") ||
+				!strings.Contains(strings.ToLower(line), "deadline") || !strings.Contains(strings.ToLower(line), "killed") {
+				t.Errorf("want one stderr line saying the deadline passed and the processes were killed:\n%s", res)
+			}
+			if took < time.Second || took > 15*time.Second {
+				t.Errorf("exec --timeout 1s returned after %v", took)
+			}
+			d.assertOnlyMain(st, "after the timed-out exec")
+			assertNoExecCgroups(t, st, "after the timed-out exec")
+			if s := d.state(); s.Status != "running" {
+				t.Errorf("after the timed-out exec: %s", s)
+			}
+			// The task still takes execs.
+			if res := d.exec(nil, "/bin/echo", "still"); res.code != 0 || res.stdout != "still\n" {
+				t.Errorf("exec after the timeout:\n%s", res)
+			}
+		})
+	}
+}
+
+// TestExecStdin: exec's stdin reaches the command (`echo hi | berth exec
+// ID -- cat`), a large input intact.
+func TestExecStdin(t *testing.T) {
+	t.Parallel()
+	d, st := startPause(t)
+	res := d.runBerth(strings.NewReader("hi\n"), execArgs(d.id, nil, "/bin/cat")...)
+	if res.code != 0 || res.stdout != "hi\n" || res.stderr != "" {
+		t.Errorf("echo hi | berth exec ID -- cat, want hi:\n%s", res)
+	}
+	b := make([]byte, 256<<10)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	in := hex.EncodeToString(b)
+	res = d.runBerth(strings.NewReader(in), execArgs(d.id, nil, "/bin/cat")...)
+	if res.code != 0 || res.stdout != in {
+		t.Errorf("512 KiB through exec's cat: exit %d, %d bytes back (equal %v), stderr %q", res.code, len(res.stdout), res.stdout == in, res.stderr)
+	}
+	d.assertOnlyMain(st, "after the execs")
+}
+
+// TestExecRefused: exec into an unknown id, a stopped task or a paused one
+// fails with 125 naming the task, and leaves the task as it was.
+func TestExecRefused(t *testing.T) {
+	t.Parallel()
+	t.Run("unknown id", func(t *testing.T) {
+		t.Parallel()
+		tk := newTask(t)
+		assertBerthError(t, tk.berth(execArgs(tk.id, nil, "/bin/true")...), 125, tk.id)
+	})
+	t.Run("stopped", func(t *testing.T) {
+		t.Parallel()
+		d := newDetached(t)
+		d.detach(probeMount(), append(hostProbe, "exit", "0")...)
+		d.waitStatus("stopped")
+		assertBerthError(t, d.exec(nil, "/bin/true"), 125, d.id)
+		if st := d.state(); st.Status != "stopped" || st.ExitCode != 0 {
+			t.Errorf("after a refused exec: %s", st)
+		}
+	})
+	t.Run("paused", func(t *testing.T) {
+		t.Parallel()
+		d, st := startPause(t)
+		mustSucceed(t, d.verb("pause"))
+		assertBerthError(t, d.exec(nil, "/bin/true"), 125, d.id)
+		if s := d.state(); s.Status != "paused" {
+			t.Errorf("after a refused exec: %s", s)
+		}
+		mustSucceed(t, d.verb("resume"))
+		if res := d.exec(nil, "/bin/echo", "resumed"); res.code != 0 || res.stdout != "resumed\n" {
+			t.Errorf("exec after resume:\n%s", res)
+		}
+		d.assertOnlyMain(st, "after the execs")
+	})
+}
+
+// TestExecConcurrent: 50 execs at once into one task all complete with
+// their own output, and leave neither processes nor cgroups behind.
+func TestExecConcurrent(t *testing.T) {
+	t.Parallel()
+	d, st := startPause(t)
+	const n = 50
+	results := make([]result, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			results[i] = d.runBerth(nil, execArgs(d.id, nil, "/bin/echo", "exec-"+strconv.Itoa(i))...)
+		})
+	}
+	wg.Wait()
+	for i, res := range results {
+		if want := "exec-" + strconv.Itoa(i) + "\n"; res.code != 0 || res.stdout != want || res.stderr != "" {
+			t.Errorf("exec %d of %d, want exit 0 and %q:\n%s", i, n, want, res)
+		}
+	}
+	d.assertOnlyMain(st, "after the concurrent execs")
+	assertNoExecCgroups(t, st, "after the concurrent execs")
+}
+
+// TestExecAfterSupervisorKilled: exec does not depend on the detached
+// task's supervisor: it still works after the supervisor was SIGKILLed.
+func TestExecAfterSupervisorKilled(t *testing.T) {
+	t.Parallel()
+	d, st := startPause(t)
+	if !testutil.Running(st.SupervisorPid, st.SupervisorStartTime) {
+		t.Fatalf("supervisor %d is not running: %s", st.SupervisorPid, st)
+	}
+	if err := syscall.Kill(st.SupervisorPid, syscall.SIGKILL); err != nil {
+		t.Fatalf("SIGKILL the supervisor %d: %v", st.SupervisorPid, err)
+	}
+	if !testutil.WaitExited(st.SupervisorPid, st.SupervisorStartTime, runTimeout) {
+		t.Fatalf("supervisor %d still runs after SIGKILL", st.SupervisorPid)
+	}
+	if !testutil.Running(st.Pid, st.PidStartTime) {
+		t.Fatalf("the task's main process %d died with its supervisor", st.Pid)
+	}
+	res := d.exec(nil, "/bin/echo", "no-supervisor")
+	if res.code != 0 || res.stdout != "no-supervisor\n" || res.stderr != "" {
+		t.Errorf("exec after the supervisor was killed:\n%s", res)
+	}
+	ids := d.execIDs(nil, "/probe/probe")
+	if main := viewFromHost(t, st.Pid); ids.Namespaces["mnt"] != main.ns["mnt"] {
+		t.Errorf("exec'd process is in %s, the task in %s", ids.Namespaces["mnt"], main.ns["mnt"])
+	}
+	d.assertOnlyMain(st, "after the execs")
+}
+
+// TestExecHelp: `berth exec --help` documents the verb and its flags.
+func TestExecHelp(t *testing.T) {
+	t.Parallel()
+	tk := newTask(t)
+	res := tk.berth("exec", "--help")
+	if res.code != 0 {
+		t.Errorf("want exit 0:\n%s", res)
+	}
+	out := res.stdout + res.stderr
+	for _, f := range []string{"--timeout", "--user", "--env", "--cwd", "-t"} {
+		if !strings.Contains(out, f) {
+			t.Errorf("exec --help does not mention %s:\n%s", f, res)
+		}
+	}
+}
