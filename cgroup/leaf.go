@@ -95,8 +95,14 @@ func (l *Leaf) Adopt(pid int) error {
 }
 
 // Pids lists the processes in the leaf.
-func (l *Leaf) Pids() ([]int, error) {
-	b, err := os.ReadFile(filepath.Join(l.dir, "cgroup.procs"))
+func (l *Leaf) Pids() ([]int, error) { return procsTree(l.dir) }
+
+// procsTree lists the processes in the cgroup dir and every cgroup below
+// it. A cgroup below that vanishes while it is read (an exec's leaf, removed
+// when the exec ends) holds nothing; dir itself gone is an empty list too:
+// nothing can run in a deleted cgroup.
+func procsTree(dir string) ([]int, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
 	if deleted(err) {
 		return nil, nil
 	}
@@ -108,6 +114,20 @@ func (l *Leaf) Pids() ([]int, error) {
 		if p, err := strconv.Atoi(f); err == nil {
 			pids = append(pids, p)
 		}
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil && !deleted(err) {
+		return nil, err
+	}
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		sub, err := procsTree(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		pids = append(pids, sub...)
 	}
 	return pids, nil
 }

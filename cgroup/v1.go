@@ -271,18 +271,11 @@ func (g *v1Group) pids() ([]int, error) {
 	if _, ok := g.dirs[name]; !ok {
 		name = string(g.cg.Subsystems()[0].Name())
 	}
-	procs, err := g.cg.Processes(cgroup1.Name(name), true)
-	if deleted(err) {
-		return nil, nil // deleted: nothing can run in it
+	if _, ok := g.dirs[name]; !ok {
+		return nil, fmt.Errorf("no directory for hierarchy %s", name)
 	}
-	if err != nil {
-		return nil, err
-	}
-	pids := make([]int, len(procs))
-	for i, p := range procs {
-		pids[i] = p.Pid
-	}
-	return sortedPids(pids), nil
+	pids, err := procsTree(g.dirs[name])
+	return sortedPids(pids), err
 }
 
 func (g *v1Group) update(r Resources) error {

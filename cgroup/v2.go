@@ -270,18 +270,8 @@ func (g *v2Group) join(pid int) error {
 }
 
 func (g *v2Group) pids() ([]int, error) {
-	procs, err := g.mgr.Procs(true)
-	if deleted(err) {
-		return nil, nil // deleted: nothing can run in it
-	}
-	if err != nil {
-		return nil, err
-	}
-	pids := make([]int, len(procs))
-	for i, p := range procs {
-		pids[i] = int(p)
-	}
-	return sortedPids(pids), nil
+	pids, err := procsTree(g.path)
+	return sortedPids(pids), err
 }
 
 func (g *v2Group) update(r Resources) error {

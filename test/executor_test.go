@@ -248,8 +248,9 @@ func TestExecutorNotImplemented(t *testing.T) {
 	if _, err := e.Stats(context.Background(), time.Second); !errors.Is(err, executor.ErrNotImplemented) {
 		t.Errorf("Stats: %v, want ErrNotImplemented", err)
 	}
-	if _, _, err := e.Exec(time.Now().Add(time.Minute), "/bin/true", nil); !errors.Is(err, executor.ErrNotImplemented) {
-		t.Errorf("Exec: %v, want ErrNotImplemented", err)
+	// Exec is built: before Launch there is no task to exec into.
+	if _, _, err := e.Exec(time.Now().Add(time.Minute), "/bin/true", nil); !errors.Is(err, executor.ErrNotRunning) {
+		t.Errorf("Exec before Launch: %v, want ErrNotRunning", err)
 	}
 	// UpdateResources is built (issue 3): before Launch there is no task.
 	if err := e.UpdateResources(&executor.Resources{PidsLimit: 10}); !errors.Is(err, executor.ErrNotRunning) {

@@ -105,7 +105,7 @@ func cmdExec(g *globals, f *execFlags, id string, argv []string) int {
 	case err != nil && got != nil:
 		return fail(128+int(got.(syscall.Signal)), fmt.Errorf("exec %q: interrupted by %v: the command and everything it started were killed", id, got))
 	case errors.Is(err, executor.ErrExecTimeout):
-		return fail(exitBerth, fmt.Errorf("exec %q: --timeout %s passed: the command and everything it started were killed", id, f.timeout))
+		return fail(exitBerth, fmt.Errorf("exec %q: deadline passed (--timeout %s): the command and everything it started were killed", id, f.timeout))
 	case err != nil && ps == nil:
 		return fail(exitCodeFor(err), err)
 	case err != nil:

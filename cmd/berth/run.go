@@ -112,7 +112,7 @@ func cmdRun(g *globals, f *runFlags, fs *pflag.FlagSet, argv []string) int {
 		return failUsage("run", errors.New("--json goes with a foreground run, not -d"))
 	}
 	if f.detach && f.tty {
-		return failUsage("run", errors.New("-t goes with a foreground run: there is no way to attach to a detached task's terminal yet"))
+		return failUsage("run", errors.New("-t goes with a foreground run, not -d: there is no way to attach to a detached task's terminal yet"))
 	}
 	cmd, closers, err := f.command(argv, fs)
 	defer func() {
