@@ -261,7 +261,7 @@ func (d *dtask) assertGone() {
 	t := d.t
 	t.Helper()
 	testutil.AssertNothingLeft(t, testutil.Leftovers{StateDir: d.stateDir, CgroupParent: d.cgParent,
-		ID: d.id, Marker: d.marker, Mounts: d.mounts})
+		ID: d.id, Marker: d.marker, Mounts: d.mounts, Dirs: d.mountDirs()})
 	if d.supPid > 0 && !testutil.WaitExited(d.supPid, d.supStart, runTimeout) {
 		t.Errorf("supervisor %d still runs after the task was deleted", d.supPid)
 	}
