@@ -11,7 +11,9 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/berthrun/berth/executor"
 	"github.com/berthrun/berth/internal/testutil"
 )
 
@@ -95,28 +97,41 @@ type AttackCount struct {
 // TestTaskCannotRewriteBerthBinaries is CVE-2019-5736's shape: a task in
 // the host's pid namespace watches /proc/*/exe for berth and berth-init,
 // opens every one it can reach O_PATH (an init stage between its
-// capability drop and its execve, an exec helper) and keeps trying to
-// reopen it writable through /proc/self/fd, while the test launches many
-// short tasks and execs to present such processes. It never gets a
-// writable fd, and neither binary changes.
+// capability drop and its execve, an exec helper), keeps the fd and keeps
+// trying to reopen it writable through /proc/self/fd, while the test
+// launches many short tasks and execs to present such processes. It never
+// gets a writable fd, and neither binary changes.
+//
+// A binary some process is executing cannot be opened for writing
+// (ETXTBSY), so the attacker holds what it caught until nothing runs it:
+// the attacking task is launched through the library (no berth process
+// stays alive for it, as a detached task's supervisor would), and the
+// test leaves it a quiet second after the launches.
 func TestTaskCannotRewriteBerthBinaries(t *testing.T) {
 	t.Parallel()
 	binaries := berthBinaries(t)
 	binarySums(t)
 	berth, initBin := binaries[0], binaries[1]
 
-	d := newDetached(t)
-	d.detach(append(probeMount(), "--pid", "host"), append(hostProbe, "exe-attack", "600",
+	tk := newTask(t)
+	e := newExecutor(t, tk)
+	attack := newLineWriter(`"ready":true`)
+	cmd := probeCommand(tk, "exe-attack", "600",
 		berth+"@"+devIno(t, berth), initBin+"@"+devIno(t, initBin),
 		// A control: the probe run by the execs below, which the
 		// attacker may open. It shows the scan finds what it looks for.
-		probeBin+"@"+devIno(t, probeBin))...)
-	d.waitOut(`"ready":true`)
+		probeBin+"@"+devIno(t, probeBin))
+	cmd.Isolation.PID = executor.ModeHost
+	cmd.Stdout = attack
+	if _, err := e.Launch(cmd); err != nil {
+		t.Fatalf("Launch the attacker: %v", err)
+	}
+	attack.waitReady(t)
 
 	const tasks, workers, execs = 150, 4, 30
 	peers := make([]*task, tasks)
 	for i := range peers {
-		peers[i] = d.task.peer()
+		peers[i] = tk.peer()
 	}
 	var mu sync.Mutex
 	var failures []string
@@ -144,7 +159,7 @@ func TestTaskCannotRewriteBerthBinaries(t *testing.T) {
 	}
 	wg.Go(func() {
 		for range execs {
-			res := d.runBerth(nil, execArgs(d.id, nil, "/probe/probe", "sleep", "0.2")...)
+			res := tk.runBerth(nil, execArgs(tk.id, nil, "/probe/probe", "sleep", "0.2")...)
 			if res.code != 0 {
 				record(res)
 			}
@@ -159,8 +174,15 @@ func TestTaskCannotRewriteBerthBinaries(t *testing.T) {
 		t.Errorf("a launch or exec beside the attack failed:\n%s", f)
 	}
 
-	mustSucceed(t, d.verb("kill", "SIGTERM"))
-	out := d.waitOut(`"targets"`)
+	// The quiet second: no berth process of this test runs now.
+	time.Sleep(time.Second)
+	if err := e.Signal(syscall.SIGTERM); err != nil {
+		t.Fatalf("stop the attacker: %v", err)
+	}
+	if st := waitExit(t, e); st.ExitCode != 0 {
+		t.Errorf("attacker: %+v, want exit 0 after its report; output %q", st, attack.String())
+	}
+	out := attack.String()
 	var report struct {
 		Scans     int                     `json:"scans"`
 		Pids      int                     `json:"pids"`

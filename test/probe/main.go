@@ -1208,16 +1208,20 @@ func exeAttack(d time.Duration, args []string) {
 	emit(map[string]any{"ready": true})
 
 	held := map[string][]int{}
-	tryWrite := func(c *AttackCount, fd int) {
+	// tryWrite reports whether it got a writable fd.
+	tryWrite := func(c *AttackCount, fd int) bool {
 		p := "/proc/self/fd/" + strconv.Itoa(fd)
+		got := false
 		if w, err := unix.Open(p, unix.O_WRONLY|unix.O_CLOEXEC, 0); err == nil {
 			c.Writable++
+			got = true
 			unix.Close(w)
 		} else {
 			c.Errors["O_WRONLY: "+errText(err)]++
 		}
 		if w, err := unix.Open(p, unix.O_WRONLY|unix.O_APPEND|unix.O_CLOEXEC, 0); err == nil {
 			c.Writable++
+			got = true
 			if n, _ := unix.Write(w, []byte{0}); n == 1 {
 				c.Appended++
 			}
@@ -1225,6 +1229,7 @@ func exeAttack(d time.Duration, args []string) {
 		} else {
 			c.Errors["O_WRONLY|O_APPEND: "+errText(err)]++
 		}
+		return got
 	}
 	self := os.Getpid()
 	scans, maxPids, exeOpened := 0, 0, 0
@@ -1278,13 +1283,14 @@ scan:
 				}
 				c := counts[tg.path]
 				c.Opened++
-				tryWrite(c, fd)
-				// One fd kept per process, the first time it is seen.
+				wrote := tryWrite(c, fd)
+				// One fd kept per process, the first time it is
+				// seen, unless it already gave a writable fd.
 				if !slices.Contains(c.Pids, pid) {
 					if len(c.Pids) < 32 {
 						c.Pids = append(c.Pids, pid)
 					}
-					if len(held[tg.path]) < maxHeld {
+					if !wrote && len(held[tg.path]) < maxHeld {
 						held[tg.path] = append(held[tg.path], fd)
 						kept = true
 					}
@@ -1297,10 +1303,15 @@ scan:
 		}
 		maxPids = max(maxPids, pids)
 		// Retry what is held: the binary may no longer be running now.
+		// An fd that was writable once has made its point: dropped.
 		for path, fds := range held {
-			for _, fd := range fds {
-				tryWrite(counts[path], fd)
-			}
+			held[path] = slices.DeleteFunc(fds, func(fd int) bool {
+				if tryWrite(counts[path], fd) {
+					unix.Close(fd)
+					return true
+				}
+				return false
+			})
 		}
 	}
 	emit(map[string]any{
