@@ -234,8 +234,7 @@ func startExec(ctx context.Context, tg *execTarget, plan *nsinit.Plan, leaf *cgr
 	started := make(chan spawned, 1)
 	release := make(chan struct{})
 	defer close(release)
-	go func() {
-		runtime.LockOSThread()
+	onThrowawayThread(func() {
 		if err := unix.Setns(tg.pidfd, execNamespaces); err != nil {
 			started <- spawned{err: fmt.Errorf("exec: join the task's namespaces: %w", err)}
 			return
@@ -245,7 +244,7 @@ func startExec(ctx context.Context, tg *execTarget, plan *nsinit.Plan, leaf *cgr
 		if err == nil {
 			<-release
 		}
-	}()
+	})
 	sp := <-started
 	childSock.Close()
 	taskFile.Close()
@@ -315,6 +314,32 @@ func startExec(ctx context.Context, tg *execTarget, plan *nsinit.Plan, leaf *cgr
 		}
 		return <-waited, execEnded(ctx.Err())
 	}
+}
+
+// onThrowawayThread runs f in a new goroutine locked to a thread that is
+// not the process's main thread, and lets the runtime end that thread when
+// f returns: f may change the thread's namespaces for good. The main thread
+// is kept out because the runtime never ends it (a goroutine that exits
+// locked to it leaves it parked), and it is the thread /proc/PID/ns shows:
+// the whole process would appear to live in the task's namespaces.
+func onThrowawayThread(f func()) {
+	go func() {
+		runtime.LockOSThread()
+		if unix.Gettid() != unix.Getpid() {
+			f() // exits locked: the runtime ends the thread
+			return
+		}
+		// On the main thread: hold it, so that the goroutine below runs on
+		// another, and give it back untouched.
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			runtime.LockOSThread()
+			f()
+		}()
+		<-done
+		runtime.UnlockOSThread()
+	}()
 }
 
 // execEnded is the error of an exec its context ended.

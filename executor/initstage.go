@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 
@@ -15,6 +14,10 @@ import (
 // InitBinary is the name of the lean init binary berth looks for beside
 // its own executable.
 const InitBinary = "berth-init"
+
+// FindInit is the init binary berth uses when Config.InitPath is
+// configured (as given) or empty (see findInit).
+func FindInit(configured string) string { return findInit(configured) }
 
 // findInit picks the init binary: the configured path; else berth-init
 // beside the running executable; else the running executable itself,
@@ -34,22 +37,19 @@ func findInit(configured string) string {
 	return "/proc/self/exe"
 }
 
-// syncPair makes the sync socket: the parent's end as a connection, the
-// child's as a file to hand over as fd 3.
-func syncPair() (*net.UnixConn, *os.File, error) {
+// syncPair makes the sync socket: the parent's end as a file the runtime
+// polls (so deadlines work), the child's as a file to hand over as fd 3.
+func syncPair() (*os.File, *os.File, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, nil, fmt.Errorf("sync socket: %w", err)
 	}
-	childSock := os.NewFile(uintptr(fds[1]), "sync-child")
-	parentSock := os.NewFile(uintptr(fds[0]), "sync-parent")
-	conn, err := net.FileConn(parentSock)
-	parentSock.Close()
-	if err != nil {
-		childSock.Close()
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
 		return nil, nil, fmt.Errorf("sync socket: %w", err)
 	}
-	return conn.(*net.UnixConn), childSock, nil
+	return os.NewFile(uintptr(fds[0]), "sync-parent"), os.NewFile(uintptr(fds[1]), "sync-child"), nil
 }
 
 // setupResult is what the init stage reported on its way to execve.

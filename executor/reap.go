@@ -30,6 +30,14 @@ func (s *Store) Reap(id string, pid int) (*ProcessState, error) {
 		}
 		break
 	}
+	return s.Finish(id, pid, ws)
+}
+
+// Finish ends a task whose main process pid the caller has reaped with
+// status ws, as Reap does after its wait: it records how the task ended,
+// kills what it left behind, removes its cgroup and writes the final state.
+// A lean reaper that waited for the task itself hands over to it.
+func (s *Store) Finish(id string, pid int, ws syscall.WaitStatus) (*ProcessState, error) {
 	ps := &ProcessState{Pid: pid, Time: time.Now()}
 	ps.setStatus(ws)
 

@@ -35,7 +35,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
+	"os"
 	"sync"
 
 	"github.com/berthrun/berth/mounts"
@@ -167,11 +167,12 @@ type Receiver struct {
 	fds *fdReader
 }
 
-// NewReceiver reads messages from r. On a unix socket it also takes the
-// fds that come with them (Console).
+// NewReceiver reads messages from r. From a socket file it also takes the
+// fds that come with them (Console). (An *os.File, not a net.Conn: the
+// init binary links this package and stays free of package net.)
 func NewReceiver(r io.Reader) *Receiver {
-	if uc, ok := r.(*net.UnixConn); ok {
-		fr := &fdReader{conn: uc}
+	if f, ok := r.(*os.File); ok {
+		fr := &fdReader{conn: f}
 		return &Receiver{dec: json.NewDecoder(fr), fds: fr}
 	}
 	return &Receiver{dec: json.NewDecoder(r)}
@@ -199,7 +200,7 @@ func (r *Receiver) Close() {
 // fdReader reads a unix stream socket, keeping the fds that arrive with
 // the bytes (SCM_RIGHTS).
 type fdReader struct {
-	conn *net.UnixConn
+	conn *os.File
 	mu   sync.Mutex
 	fds  []int
 }

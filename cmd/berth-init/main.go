@@ -7,12 +7,23 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 
 	"github.com/berthrun/berth/nsinit"
 )
 
+func init() {
+	if len(os.Args) > 0 && os.Args[0] == reaperArg0 {
+		// Keep main on the main thread, which execs (reaper.go).
+		runtime.LockOSThread()
+	}
+}
+
 func main() {
 	nsinit.Init()
+	if len(os.Args) > 0 && os.Args[0] == reaperArg0 {
+		os.Exit(reaper(os.Args[1:]))
+	}
 	fmt.Fprintln(os.Stderr, "berth-init: berth starts this binary inside a task; it is not run by hand")
 	os.Exit(2)
 }

@@ -9,11 +9,13 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/berthrun/berth/executor"
 	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
 )
 
 // A detached task runs under a supervisor: this same binary, re-executed as
@@ -137,25 +139,37 @@ func supervise(g *globals, f *runFlags, cmd *executor.Command) int {
 	}
 	send(launchReport{ID: cmd.ID, Pid: ps.Pid})
 	// The supervisor idles for the task's whole life: it execs itself into
-	// the reaper, a fresh image of this binary that waits for the task with
-	// only its pid in hand, so none of the launch stays resident. The task
-	// stays its child across the exec.
-	argv := []string{reaperArg0, g.stateDir, g.cgroupParent, g.logLevel, cmd.ID,
-		strconv.Itoa(ps.Pid), f.stopSignal, f.grace.String()}
-	err = syscall.Exec("/proc/self/exe", argv, os.Environ())
+	// a reaper, a fresh image that waits for the task with only its pid in
+	// hand, so none of the launch stays resident. The task stays its child
+	// across the exec. The lean reaper is berth-init (beside berth), which
+	// hands over to this binary, through an fd of it, once there is more
+	// to do than wait: when the task has exited, or on SIGTERM.
+	rargs := []string{g.stateDir, g.cgroupParent, g.logLevel, cmd.ID, strconv.Itoa(ps.Pid), f.stopSignal, f.grace.String()}
+	if init := executor.FindInit(""); init != "/proc/self/exe" {
+		if self, err := os.Open("/proc/self/exe"); err == nil {
+			if _, err := unix.FcntlInt(self.Fd(), unix.F_SETFD, 0); err == nil {
+				err = syscall.Exec(init, append([]string{reaperArg0, strconv.Itoa(int(self.Fd()))}, rargs...), os.Environ())
+				g.log.Warn("exec lean reaper", "path", init, "error", err)
+			}
+			self.Close()
+		}
+	}
+	err = syscall.Exec("/proc/self/exe", append([]string{reaperArg0}, rargs...), os.Environ())
 	// Only a failed exec gets here: reap in this image instead.
 	g.log.Warn("exec reaper", "error", err)
-	return reap(executor.NewStore(g.stateDir, g.cgroupParent, g.log), cmd.ID, ps.Pid, f.stopSignal, f.grace, sigs)
+	return reap(executor.NewStore(g.stateDir, g.cgroupParent, g.log), cmd.ID, ps.Pid, f.stopSignal, f.grace, sigs, false)
 }
 
 // reaperArg0 is argv[0] of a supervisor that exec'd itself to reap.
 const reaperArg0 = "berth-reaper"
 
 // reaperMain is the reaper image: argv is state dir, cgroup parent, log
-// level, id, pid, stop signal, grace.
+// level, id, pid, stop signal, grace, and from the lean reaper (berth-init)
+// one more: "stop" (it got SIGTERM: stop the task, then reap it) or
+// "exited:STATUS" (it reaped the task with that wait status: finish it).
 func reaperMain(args []string) int {
-	if len(args) != 7 {
-		return fail(exitBerth, fmt.Errorf("reaper: want 7 arguments, got %d", len(args)))
+	if len(args) != 7 && len(args) != 8 {
+		return fail(exitBerth, fmt.Errorf("reaper: want 7 or 8 arguments, got %d", len(args)))
 	}
 	pid, err := strconv.Atoi(args[4])
 	if err != nil {
@@ -166,6 +180,7 @@ func reaperMain(args []string) int {
 		return fail(exitBerth, fmt.Errorf("reaper: grace %q: %w", args[6], err))
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "berth", Level: hclog.LevelFromString(args[2]), Output: os.Stderr})
+	store := executor.NewStore(args[0], args[1], log)
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGINT, syscall.SIGHUP)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM)
@@ -174,14 +189,37 @@ func reaperMain(args []string) int {
 	// the verbs. /proc/PID/comm tells the two apart.
 	// The main thread's name is the process's (the comm a ps shows).
 	_ = os.WriteFile(fmt.Sprintf("/proc/self/task/%d/comm", os.Getpid()), []byte(reaperArg0), 0)
-	return reap(executor.NewStore(args[0], args[1], log), args[3], pid, args[5], grace, sigs)
+	stopNow := false
+	if len(args) == 8 {
+		mode := args[7]
+		switch {
+		case mode == "stop":
+			stopNow = true
+		case strings.HasPrefix(mode, "exited:"):
+			ws, err := strconv.Atoi(strings.TrimPrefix(mode, "exited:"))
+			if err != nil {
+				return fail(exitBerth, fmt.Errorf("reaper: status %q: %w", mode, err))
+			}
+			st, err := store.Finish(args[3], pid, syscall.WaitStatus(ws))
+			if st == nil {
+				return fail(exitBerth, err)
+			}
+			return st.ExitCode
+		default:
+			return fail(exitBerth, fmt.Errorf("reaper: mode %q: want stop or exited:STATUS", mode))
+		}
+	}
+	return reap(store, args[3], pid, args[5], grace, sigs, stopNow)
 }
 
 // reap waits for the task and records its end; SIGTERM to the supervisor
-// stops the task with its stop signal and grace.
-func reap(store *executor.Store, id string, pid int, stopSignal string, grace time.Duration, sigs <-chan os.Signal) int {
+// (or stopNow: the lean reaper got it) stops the task with its stop signal
+// and grace.
+func reap(store *executor.Store, id string, pid int, stopSignal string, grace time.Duration, sigs <-chan os.Signal, stopNow bool) int {
 	go func() {
-		<-sigs
+		if !stopNow {
+			<-sigs
+		}
 		_ = store.Stop(id, stopSignal, grace)
 	}()
 	st, err := store.Reap(id, pid)

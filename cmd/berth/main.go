@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/berthrun/berth/executor"
@@ -23,6 +25,15 @@ const (
 	exitUsage       = 125
 	defaultLogLevel = "warn"
 )
+
+func init() {
+	// A detached task's supervisor execs itself into the reaper: from the
+	// main thread, because an execve from another thread shows the process
+	// as a zombie for a moment, and the verbs would take it for dead.
+	if slices.Contains(os.Args, "--supervise") {
+		runtime.LockOSThread()
+	}
+}
 
 func main() {
 	// The init stage can be this same binary (when no berth-init is found

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// reaperArg0 is argv[0] of a detached task's supervisor once it exec'd
+// itself into this lean image to wait for the task.
+const reaperArg0 = "berth-reaper"
+
+// reaper is the resident part of a detached task's supervisor: it waits for
+// the task, its child, and nothing more, so a long-running task costs the
+// host as little memory as can be. When there is more to do (the task
+// exited, or SIGTERM asks to stop it) it execs the full berth binary, which
+// it holds as berthFD, as the reaper image "berth-reaper ... exited:STATUS"
+// or "... stop"; the task stays a child of the process across the exec.
+//
+// argv: berthFD stateDir cgroupParent logLevel id pid stopSignal grace.
+//
+// It execs from the main thread: an execve from another thread of a
+// process shows the process as a zombie for a moment (the kernel ends the
+// old leader thread), and the verbs would take the supervisor for dead.
+func reaper(args []string) int {
+	if len(args) != 8 {
+		fmt.Fprintf(os.Stderr, "berth: reaper: want 8 arguments, got %d\n", len(args))
+		return 125
+	}
+	berthFD, err1 := strconv.Atoi(args[0])
+	pid, err2 := strconv.Atoi(args[5])
+	if err1 != nil || err2 != nil || berthFD < 3 || pid <= 0 {
+		fmt.Fprintf(os.Stderr, "berth: reaper: bad fd %q or pid %q\n", args[0], args[5])
+		return 125
+	}
+	// Its /proc entries, the fd of berth's binary among them, stay closed
+	// to a task that sees the host's processes (--pid host).
+	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
+	// SIGINT and SIGHUP are caught, not ignored: an ignored signal would
+	// stay ignored in the full image too.
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGINT, syscall.SIGHUP)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM)
+	_ = os.WriteFile(fmt.Sprintf("/proc/self/task/%d/comm", os.Getpid()), []byte(reaperArg0), 0)
+
+	// Wait without reaping (WNOWAIT) in a goroutine, and hand over from
+	// this one, the main thread's (see init): the task is reaped in the
+	// hand-over, by whichever image it goes to, never twice.
+	exited := make(chan error, 1)
+	go func() {
+		for {
+			var info unix.Siginfo
+			err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
+			if err != unix.EINTR {
+				exited <- err
+				return
+			}
+		}
+	}()
+	mode := "stop"
+	select {
+	case <-sigs:
+	case err := <-exited:
+		if err == nil {
+			var ws syscall.WaitStatus
+			for {
+				_, err := syscall.Wait4(pid, &ws, 0, nil)
+				if err != syscall.EINTR {
+					break
+				}
+			}
+			mode = "exited:" + strconv.Itoa(int(ws))
+		}
+		// Else the full image, reaping, reports what is wrong.
+	}
+	argv := append([]string{reaperArg0}, args[1:]...)
+	err := unix.Exec(fmt.Sprintf("/proc/self/fd/%d", berthFD), append(argv, mode), os.Environ())
+	fmt.Fprintf(os.Stderr, "berth: reaper: exec berth: %v\n", err)
+	return 125
+}
