@@ -7,8 +7,10 @@ all: build
 
 # Static: no dynamic loader or libc to map, so the init stage starts faster
 # and an idle supervisor keeps fewer pages resident.
+# berth and berth-init, its lean init stage, side by side in bin/: berth
+# finds berth-init beside its own executable.
 build:
-	CGO_ENABLED=0 $(GO) build -o bin/berth ./cmd/berth
+	CGO_ENABLED=0 $(GO) build -o bin/ ./cmd/...
 
 probe:
 	CGO_ENABLED=0 $(GO) build -o bin/probe ./test/probe
