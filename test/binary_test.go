@@ -92,6 +92,7 @@ type AttackCount struct {
 	Writable int            `json:"writable"`
 	Appended int            `json:"appended"`
 	Errors   map[string]int `json:"errors"`
+	Reached  map[string]int `json:"reached"`
 }
 
 // TestTaskCannotRewriteBerthBinaries is CVE-2019-5736's shape: a task in
@@ -100,7 +101,8 @@ type AttackCount struct {
 // capability drop and its execve, an exec helper), keeps the fd and keeps
 // trying to reopen it writable through /proc/self/fd, while the test
 // launches many short tasks and execs to present such processes. It never
-// gets a writable fd, and neither binary changes.
+// gets a writable fd, and neither binary changes. Nor does it reach such a
+// process's root, cwd or fds through /proc/PID (CVE-2016-9962).
 //
 // A binary some process is executing cannot be opened for writing
 // (ETXTBSY), so the attacker holds what it caught until nothing runs it:
@@ -205,6 +207,11 @@ func TestTaskCannotRewriteBerthBinaries(t *testing.T) {
 		if c.Writable != 0 || c.Appended != 0 {
 			t.Errorf("a task reopened %s writable %d times and appended %d bytes (processes %v, opened O_PATH %d times)",
 				b, c.Writable, c.Appended, c.Pids, c.Opened)
+		}
+		// CVE-2016-9962: a berth process caught inside the task must not
+		// hand it its root, cwd or fds through /proc.
+		if len(c.Reached) != 0 {
+			t.Errorf("a task reached into processes running %s through /proc/PID: %v (processes %v)", b, c.Reached, c.Pids)
 		}
 	}
 	if c := report.Targets[probeBin]; c == nil || c.Opened == 0 {

@@ -39,6 +39,8 @@ type ProbeIDs struct {
 	Namespaces     map[string]string `json:"namespaces"`
 	Cgroup         []string          `json:"cgroup"`
 	Cwd            string            `json:"cwd"`
+	CwdLink        string            `json:"cwd_link"`
+	CwdInRoot      bool              `json:"cwd_in_root"`
 	Env            []string          `json:"env"`
 	SessionKeyring int               `json:"session_keyring"`
 	Exe            string            `json:"exe"`
@@ -560,4 +562,143 @@ func TestExecHelp(t *testing.T) {
 			t.Errorf("exec --help does not mention %s:\n%s", f, res)
 		}
 	}
+}
+
+// TestTaskCannotEscapeThroughCwdFd is CVE-2024-21626's shape: a working
+// directory of /proc/self/fd/N names whatever fd N of berth's init stage or
+// exec helper is when it changes directory; an fd left open to a host
+// directory puts the task's process outside its root. Every such --cwd is
+// refused or lands inside the task's root.
+func TestTaskCannotEscapeThroughCwdFd(t *testing.T) {
+	t.Parallel()
+	check := func(t *testing.T, what string, res result) {
+		t.Helper()
+		if res.code != 0 {
+			line := strings.TrimSuffix(res.stderr, "\n")
+			if !strings.HasPrefix(line, "berth: ") || strings.Contains(line, "\n") {
+				t.Errorf("%s: refused without one berth: line:\n%s", what, res)
+			}
+			return
+		}
+		var ids ProbeIDs
+		decodeOne(t, res, &ids)
+		if !ids.CwdInRoot {
+			t.Errorf("%s: the process's working directory %q (%q) is outside its root", what, ids.CwdLink, ids.Cwd)
+		}
+	}
+	t.Run("run", func(t *testing.T) {
+		t.Parallel()
+		for fd := 3; fd <= 12; fd++ {
+			cwd := fmt.Sprintf("/proc/self/fd/%d", fd)
+			check(t, "run --cwd "+cwd, newTask(t).run(rootfsFlags(t, "--cwd", cwd), "/probe", "ids"))
+		}
+	})
+	t.Run("exec", func(t *testing.T) {
+		t.Parallel()
+		d, st := startPauseRootfs(t, newRootfs(t))
+		for fd := 3; fd <= 12; fd++ {
+			cwd := fmt.Sprintf("/proc/self/fd/%d", fd)
+			check(t, "exec --cwd "+cwd, d.exec([]string{"--cwd", cwd}, "/probe", "ids"))
+		}
+		d.assertOnlyMain(st, "after the execs")
+	})
+	t.Run("exec default task dir pid host", func(t *testing.T) {
+		t.Parallel()
+		d, st := startPause(t, "--pid", "host")
+		for fd := 3; fd <= 12; fd++ {
+			cwd := fmt.Sprintf("/proc/self/fd/%d", fd)
+			check(t, "exec --cwd "+cwd, d.exec([]string{"--cwd", cwd}, "/probe/probe", "ids"))
+		}
+		d.assertOnlyMain(st, "after the execs")
+	})
+}
+
+// TestExecKilledCaller: a `berth exec` killed outright (SIGKILL, no chance
+// to clean up) takes its exec'd process with it, which then no longer holds
+// the caller's stdout.
+func TestExecKilledCaller(t *testing.T) {
+	t.Parallel()
+	d, st := startPause(t)
+	p := d.start(nil, execArgs(d.id, nil, "/probe/probe", "sleep", "1000")...)
+	p.waitLine(`"ready":true`)
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	// wait fails the test if a task process keeps berth's stdout open.
+	if res := p.wait(); res.code != -1 {
+		t.Errorf("berth exec survived SIGKILL:\n%s", res)
+	}
+	d.assertOnlyMain(st, "after berth exec was killed")
+}
+
+// TestExecDefaultUserFixedAtLaunch: an exec runs as the user the task was
+// launched as, resolved then: a task that rewrites its /etc/passwd
+// afterwards (to make its user's name uid 0) does not change it.
+func TestExecDefaultUserFixedAtLaunch(t *testing.T) {
+	t.Parallel()
+	root := newRootfs(t)
+	d, _ := startPauseRootfs(t, root, "--user", "alice")
+	hostile := strings.Replace(passwdFile, "alice:x:1000:1000:", "alice:x:0:0:", 1)
+	if err := os.WriteFile(filepath.Join(root, "etc/passwd"), []byte(hostile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ids := d.execIDs(nil, "/probe")
+	if ids.UID != 1000 || ids.EUID != 1000 || ids.GID != 1000 {
+		t.Errorf("after the task made alice uid 0 in its /etc/passwd, an exec runs as uid %d euid %d gid %d, want alice's 1000:1000 from launch", ids.UID, ids.EUID, ids.GID)
+	}
+}
+
+// TestExecUserLookupStaysInTask: `exec --user NAME` reads the task's own
+// /etc/passwd, never through it a file outside the task: a FIFO there does
+// not hang berth, a symlink to a host path or through /proc/1/root (the
+// host's root, with --pid host) to the host's passwd resolves nothing.
+func TestExecUserLookupStaysInTask(t *testing.T) {
+	t.Parallel()
+	root := newRootfs(t)
+	d, st := startPauseRootfs(t, root, "--pid", "host")
+	passwd := filepath.Join(root, "etc/passwd")
+	replace := func(make func() error) {
+		t.Helper()
+		if err := os.Remove(passwd); err != nil {
+			t.Fatal(err)
+		}
+		if err := make(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A FIFO: opening it to read would block until a writer comes.
+	replace(func() error { return syscall.Mkfifo(passwd, 0o644) })
+	assertBerthError(t, d.exec([]string{"--user", "alice"}, "/probe", "ids"), 125, "alice")
+
+	// A symlink to a file on the host, by its host path.
+	hostFile := filepath.Join(t.TempDir(), "passwd")
+	if err := os.WriteFile(hostFile, []byte("mallory:x:4242:4242::/:/probe\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	replace(func() error { return os.Symlink(hostFile, passwd) })
+	assertBerthError(t, d.exec([]string{"--user", "mallory"}, "/probe", "ids"), 125, "mallory")
+	replace(func() error { return os.Symlink("../../../../../../../../.."+hostFile, passwd) })
+	assertBerthError(t, d.exec([]string{"--user", "mallory"}, "/probe", "ids"), 125, "mallory")
+
+	// Through the magic link to the host's root: a name only the host's
+	// passwd has.
+	hostOnly := ""
+	b, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		name, _, _ := strings.Cut(l, ":")
+		if name != "" && !strings.Contains(passwdFile, name+":") {
+			hostOnly = name
+			break
+		}
+	}
+	if hostOnly == "" {
+		t.Fatalf("the host's /etc/passwd has no user the test rootfs lacks")
+	}
+	replace(func() error { return os.Symlink("/proc/1/root/etc/passwd", passwd) })
+	assertBerthError(t, d.exec([]string{"--user", hostOnly}, "/probe", "ids"), 125, hostOnly)
+	d.assertOnlyMain(st, "after the refused execs")
 }

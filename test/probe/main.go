@@ -63,9 +63,10 @@
 //	                        binaries TARGET (PATH or PATH@DEV:INO), open
 //	                        each found O_PATH, keep it and keep trying to
 //	                        reopen it through /proc/self/fd writable
-//	                        (O_WRONLY; O_WRONLY|O_APPEND and write a byte);
-//	                        print {"ready":true} once started, then the
-//	                        counts per target
+//	                        (O_WRONLY; O_WRONLY|O_APPEND and write a byte),
+//	                        and open the process's root, cwd and fds
+//	                        through /proc/PID; print {"ready":true} once
+//	                        started, then the counts per target
 //	probe copy-self DST...  copy the probe's binary to each DST (creating
 //	                        its directory), mode 0755: a decoy
 //
@@ -834,7 +835,12 @@ type IDs struct {
 	Namespaces map[string]string `json:"namespaces"`
 	Cgroup     []string          `json:"cgroup"`
 	Cwd        string            `json:"cwd"`
-	Env        []string          `json:"env"`
+	// CwdLink is where /proc/self/cwd points; CwdInRoot whether walking
+	// ".." up from the working directory reaches the process's root (a
+	// working directory outside it tops out elsewhere).
+	CwdLink   string   `json:"cwd_link"`
+	CwdInRoot bool     `json:"cwd_in_root"`
+	Env       []string `json:"env"`
 	// SessionKeyring is KEYCTL_GET_KEYRING_ID of the session keyring.
 	SessionKeyring int               `json:"session_keyring"`
 	Exe            string            `json:"exe"`
@@ -891,11 +897,42 @@ func ids(fds []int, fdErr error) IDs {
 	addErr("cgroup", err)
 	r.Cwd, err = os.Getwd()
 	addErr("cwd", err)
+	r.CwdLink, err = os.Readlink("/proc/self/cwd")
+	addErr("cwd link", err)
+	r.CwdInRoot, err = cwdInRoot()
+	addErr("cwd in root", err)
 	r.SessionKeyring, err = unix.KeyctlGetKeyringID(unix.KEY_SPEC_SESSION_KEYRING, false)
 	addErr("session keyring", err)
 	r.Exe, err = os.Readlink("/proc/self/exe")
 	addErr("exe", err)
 	return r
+}
+
+// cwdInRoot walks ".." up from the working directory until it reaches the
+// process's root (true) or a directory that is its own parent, the top of
+// some other tree (false).
+func cwdInRoot() (bool, error) {
+	var root, cur, up unix.Stat_t
+	if err := unix.Stat("/", &root); err != nil {
+		return false, err
+	}
+	path := "."
+	for range 4096 {
+		if err := unix.Stat(path, &cur); err != nil {
+			return false, err
+		}
+		if cur.Dev == root.Dev && cur.Ino == root.Ino {
+			return true, nil
+		}
+		if err := unix.Stat(path+"/..", &up); err != nil {
+			return false, err
+		}
+		if up.Dev == cur.Dev && up.Ino == cur.Ino {
+			return false, nil
+		}
+		path += "/.."
+	}
+	return false, fmt.Errorf("no top after 4096 levels")
 }
 
 // procStat is what the probe needs of /proc/self/stat.
@@ -1178,6 +1215,9 @@ type AttackCount struct {
 	Appended int `json:"appended"`
 	// Errors counts the failed reopens by error.
 	Errors map[string]int `json:"errors"`
+	// Reached counts what else of such a process the attacker could open:
+	// its "root", "cwd" and open "fd"s through /proc/PID.
+	Reached map[string]int `json:"reached"`
 }
 
 // maxHeld bounds the O_PATH fds kept per target to retry later, as the
@@ -1201,13 +1241,14 @@ func exeAttack(d time.Duration, args []string) {
 			tg.dev, tg.ino, tg.hasID = dev, ino, true
 		}
 		targets = append(targets, tg)
-		counts[tg.path] = &AttackCount{Pids: []int{}, Errors: map[string]int{}}
+		counts[tg.path] = &AttackCount{Pids: []int{}, Errors: map[string]int{}, Reached: map[string]int{}}
 	}
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, syscall.SIGTERM, syscall.SIGINT)
 	emit(map[string]any{"ready": true})
 
 	held := map[string][]int{}
+	buf2 := make([]byte, 8<<10)
 	// tryWrite reports whether it got a writable fd.
 	tryWrite := func(c *AttackCount, fd int) bool {
 		p := "/proc/self/fd/" + strconv.Itoa(fd)
@@ -1230,6 +1271,33 @@ func exeAttack(d time.Duration, args []string) {
 			c.Errors["O_WRONLY|O_APPEND: "+errText(err)]++
 		}
 		return got
+	}
+	// reach tries what CVE-2016-9962 used: the runtime's process, caught
+	// inside the task, opened through /proc: its root and cwd (the
+	// host's, before it joins the task's mount namespace) and its fds.
+	reach := func(c *AttackCount, pid string) {
+		for _, l := range []string{"root", "cwd"} {
+			if fd, err := unix.Open("/proc/"+pid+"/"+l, unix.O_PATH|unix.O_CLOEXEC, 0); err == nil {
+				c.Reached[l]++
+				unix.Close(fd)
+			}
+		}
+		dfd, err := unix.Open("/proc/"+pid+"/fd", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return
+		}
+		defer unix.Close(dfd)
+		n, err := unix.ReadDirent(dfd, buf2)
+		if err != nil || n <= 0 {
+			return
+		}
+		_, _, fds := unix.ParseDirent(buf2[:n], -1, nil)
+		for _, f := range fds {
+			if fd, err := unix.Openat(dfd, f, unix.O_PATH|unix.O_CLOEXEC, 0); err == nil {
+				c.Reached["fd"]++
+				unix.Close(fd)
+			}
+		}
 	}
 	self := os.Getpid()
 	scans, maxPids, exeOpened := 0, 0, 0
@@ -1284,6 +1352,7 @@ scan:
 				c := counts[tg.path]
 				c.Opened++
 				wrote := tryWrite(c, fd)
+				reach(c, name)
 				// One fd kept per process, the first time it is
 				// seen, unless it already gave a writable fd.
 				if !slices.Contains(c.Pids, pid) {
