@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"time"
@@ -58,29 +59,17 @@ func run() int {
 	unix.CloseOnExec(SyncFD)
 	sock := os.NewFile(SyncFD, "sync")
 	c := &child{sock: sock}
-	dec := json.NewDecoder(sock)
-	// An unknown field is a plan from a newer berth: refuse it rather
-	// than set up a task without what it asked for.
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c.plan); err != nil {
-		c.report("read plan", "", fmt.Errorf("%w (is this init binary from the same berth build?)", err))
-		return 1
-	}
-	if c.plan.Version != Version {
-		c.report("protocol", "", fmt.Errorf("berth speaks protocol %d, this init binary %d: use the berth-init built with berth", c.plan.Version, Version))
+	var err error
+	if c.plan, err = readPlan(sock); err != nil {
+		c.report(err.(*planError).step, "", err.(*planError).err)
 		return 1
 	}
 	if c.plan.Timings {
 		c.times = append(c.times, StepTime{"start", start.UnixNano()}, StepTime{"read plan", time.Now().UnixNano()})
 	}
 	table := steps
-	switch c.plan.Mode {
-	case ModeLaunch:
-	case ModeExec:
+	if c.plan.Mode == ModeExec {
 		table = execSteps
-	default:
-		c.report("read plan", "", fmt.Errorf("unknown mode %q", c.plan.Mode))
-		return 1
 	}
 	for _, s := range table {
 		if err := s.run(c); err != nil {
@@ -92,6 +81,34 @@ func run() int {
 		}
 	}
 	return 1 // unreachable: the exec step only returns on error
+}
+
+// planError is a plan the init stage refuses, with the step to report.
+type planError struct {
+	step string
+	err  error
+}
+
+func (e *planError) Error() string { return e.step + ": " + e.err.Error() }
+
+// readPlan reads the plan and checks this build speaks it: the same
+// protocol version, no field it does not know, a mode it has.
+func readPlan(r io.Reader) (Plan, error) {
+	var p Plan
+	dec := json.NewDecoder(r)
+	// An unknown field is a plan from a newer berth: refuse it rather
+	// than set up a task without what it asked for.
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		return p, &planError{"read plan", fmt.Errorf("%w (is this init binary from the same berth build?)", err)}
+	}
+	if p.Version != Version {
+		return p, &planError{"protocol", fmt.Errorf("berth speaks protocol %d, this init binary %d: use the berth-init built with berth", p.Version, Version)}
+	}
+	if p.Mode != ModeLaunch && p.Mode != ModeExec {
+		return p, &planError{"read plan", fmt.Errorf("unknown mode %q", p.Mode)}
+	}
+	return p, nil
 }
 
 // report sends a failed step to the parent. The path comes from the error

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/berthrun/berth/mounts"
 	"golang.org/x/sys/unix"
@@ -405,5 +407,103 @@ func TestLookPathFirstPATHWins(t *testing.T) {
 	got, err := lookPath("prog", []string{"PATH=" + d1, "PATH=" + d2})
 	if err != nil || got != want {
 		t.Errorf("lookPath = %q, %v; want %q", got, err, want)
+	}
+}
+
+// TestReadPlanRefusesOtherBuilds: an init binary refuses a plan of another
+// protocol version, one with a field it does not know (what a newer berth
+// would send to an older binary that predates a version bump), and an
+// unknown mode, naming the step.
+func TestReadPlanRefusesOtherBuilds(t *testing.T) {
+	good := fmt.Sprintf(`{"version":%d,"root":"/r","mounts":null,"caps":[],"args":["/bin/true"],"env":[],"cwd":""}`, Version)
+	if p, err := readPlan(strings.NewReader(good)); err != nil || p.Root != "/r" {
+		t.Fatalf("readPlan(good) = %+v, %v", p, err)
+	}
+	cases := []struct {
+		plan, step, want string
+	}{
+		{fmt.Sprintf(`{"version":%d,"args":["/bin/true"]}`, Version+1), "protocol", fmt.Sprintf("berth speaks protocol %d, this init binary %d", Version+1, Version)},
+		{`{"args":["/bin/true"]}`, "protocol", "berth speaks protocol 0"},
+		{fmt.Sprintf(`{"version":%d,"args":["/bin/true"],"seccomp":{"default":"kill"}}`, Version), "read plan", `unknown field "seccomp"`},
+		{fmt.Sprintf(`{"version":%d,"mode":"attach"}`, Version), "read plan", `unknown mode "attach"`},
+		{`{"version":`, "read plan", "unexpected EOF"},
+	}
+	for _, c := range cases {
+		_, err := readPlan(strings.NewReader(c.plan))
+		var pe *planError
+		if !errors.As(err, &pe) || pe.step != c.step || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("readPlan(%s) = %v, want step %q and %q", c.plan, err, c.step, c.want)
+		}
+	}
+}
+
+// TestReceiverTakesFDs: an fd sent with a message (the console) is taken
+// once, close-on-exec; the messages around it decode; end of file is
+// io.EOF, not an endless read.
+func TestReceiverTakesFDs(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		t.Fatal(err)
+	}
+	parent := os.NewFile(uintptr(fds[0]), "parent")
+	defer parent.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	console, _ := json.Marshal(&Message{Type: MsgConsole})
+	if err := unix.Sendmsg(fds[1], append(console, '\n'), unix.UnixRights(int(w.Fd())), nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	ready, _ := json.Marshal(&Message{Type: MsgReady, User: &UserIDs{UID: 7, GID: 8}})
+	if _, err := unix.Write(fds[1], append(ready, '\n')); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(fds[1])
+
+	rcv := NewReceiver(parent)
+	defer rcv.Close()
+	m, err := rcv.Next()
+	if err != nil || m.Type != MsgConsole {
+		t.Fatalf("first message %+v, %v; want console", m, err)
+	}
+	fd := rcv.TakeFD()
+	if fd < 0 {
+		t.Fatal("no fd came with the console message")
+	}
+	if flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil || flags&unix.FD_CLOEXEC == 0 {
+		t.Errorf("received fd flags %#x, %v: want close-on-exec", flags, err)
+	}
+	// It is the pipe's write end: what goes in comes out of r.
+	if _, err := unix.Write(fd, []byte("x")); err != nil {
+		t.Fatalf("write to the received fd: %v", err)
+	}
+	unix.Close(fd)
+	if b := make([]byte, 1); true {
+		if n, err := r.Read(b); n != 1 || b[0] != 'x' || err != nil {
+			t.Fatalf("read back %q, %v", b[:n], err)
+		}
+	}
+	if rcv.TakeFD() != -1 {
+		t.Error("a second fd was taken from one console message")
+	}
+	m, err = rcv.Next()
+	if err != nil || m.Type != MsgReady || m.User == nil || m.User.UID != 7 || m.User.GID != 8 {
+		t.Fatalf("second message %+v, %v; want ready from uid 7 gid 8", m, err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := rcv.Next(); done <- err }()
+	select {
+	case err := <-done:
+		if err != io.EOF {
+			t.Fatalf("after the last message: %v, want io.EOF", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("read after the last message did not end at end of file")
 	}
 }
