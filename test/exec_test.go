@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -246,7 +247,7 @@ func TestExecJoinsTask(t *testing.T) {
 	main := viewFromHost(t, st.Pid)
 
 	ids := d.execIDs(nil, "/probe/probe")
-	for _, n := range []string{"mnt", "pid", "ipc", "uts"} {
+	for _, n := range []string{"mnt", "pid", "ipc", "uts", "net"} {
 		if ids.Namespaces[n] != main.ns[n] {
 			t.Errorf("exec'd process is in %s, the task's main process in %s", ids.Namespaces[n], main.ns[n])
 		}
@@ -301,6 +302,27 @@ func TestExecJoinsTask(t *testing.T) {
 	}
 	d.assertOnlyMain(st, "after the execs")
 	assertNoExecCgroups(t, st, "after the execs")
+}
+
+// TestExecJoinsPrivateNetAndUTS: an exec into a task with its own network
+// namespace (--net none) and hostname is in them too.
+func TestExecJoinsPrivateNetAndUTS(t *testing.T) {
+	t.Parallel()
+	d, st := startPause(t, "--net", "none", "--hostname", "exec-inside")
+	main := viewFromHost(t, st.Pid)
+	ids := d.execIDs(nil, "/probe/probe")
+	for _, n := range []string{"net", "uts", "mnt", "pid"} {
+		if ids.Namespaces[n] != main.ns[n] {
+			t.Errorf("exec'd process is in %s, the task's main process in %s", ids.Namespaces[n], main.ns[n])
+		}
+	}
+	if host := hostNS(t); ids.Namespaces["net"] == host["net"] {
+		t.Errorf("exec'd process is in the host's network namespace %s", host["net"])
+	}
+	res := d.exec(nil, "/bin/cat", "/proc/sys/kernel/hostname")
+	if res.code != 0 || res.stdout != "exec-inside\n" {
+		t.Errorf("exec'd process's hostname, want exec-inside:\n%s", res)
+	}
 }
 
 // TestExecUserEnvCwd: an exec runs as the task's user with its environment
@@ -548,20 +570,80 @@ func TestExecAfterSupervisorKilled(t *testing.T) {
 	d.assertOnlyMain(st, "after the execs")
 }
 
-// TestExecHelp: `berth exec --help` documents the verb and its flags.
+// TestExecHelp: `berth exec --help` documents the verb and its flags, and
+// `berth run --help` its -t.
 func TestExecHelp(t *testing.T) {
 	t.Parallel()
 	tk := newTask(t)
-	res := tk.berth("exec", "--help")
-	if res.code != 0 {
-		t.Errorf("want exit 0:\n%s", res)
-	}
-	out := res.stdout + res.stderr
-	for _, f := range []string{"--timeout", "--user", "--env", "--cwd", "-t"} {
-		if !strings.Contains(out, f) {
-			t.Errorf("exec --help does not mention %s:\n%s", f, res)
+	for verb, flags := range map[string][]string{
+		"exec": {"--timeout", "--user", "--env", "--cwd", "-t"},
+		"run":  {"-t"},
+	} {
+		res := tk.berth(verb, "--help")
+		if res.code != 0 {
+			t.Errorf("want exit 0:\n%s", res)
+		}
+		for _, f := range flags {
+			if !strings.Contains(res.stdout+res.stderr, f) {
+				t.Errorf("%s --help does not mention %s:\n%s", verb, f, res)
+			}
 		}
 	}
+}
+
+// TestExecStdioPassedAsIs: without -t, exec hands files and pipes to the
+// command as they are: its stdout is the very file or pipe berth got.
+func TestExecStdioPassedAsIs(t *testing.T) {
+	t.Parallel()
+	d, st := startPause(t)
+	// A pipe: the harness's stdout for berth.
+	var ids ProbeIDs
+	var pst syscall.Stat_t
+	var f *os.File
+	p := d.start(nil, execArgs(d.id, nil, "/probe/probe", "ids")...)
+	// Not Fd(): that would make the pipe blocking under its reader.
+	rc, err := p.stdout.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = syscall.Fstat(int(fd), &pst) }); err != nil || serr != nil {
+		t.Fatal(err, serr)
+	}
+	res := p.wait()
+	mustSucceed(t, res)
+	decodeOne(t, res, &ids)
+	if want := fmt.Sprintf("pipe:[%d]", pst.Ino); ids.FDTargets["1"] != want {
+		t.Errorf("exec'd process's stdout is %q, want berth's own stdout %s", ids.FDTargets["1"], want)
+	}
+	// A file.
+	out := filepath.Join(t.TempDir(), "out")
+	f, err = os.Create(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	full := append([]string{"--state-dir", d.stateDir}, execArgs(d.id, nil, "/probe/probe", "ids")...)
+	c := exec.Command(berthBin, full...)
+	var stderr bytes.Buffer
+	c.Stdout, c.Stderr = f, &stderr
+	c.Env = append(os.Environ(), "TMPDIR="+d.tmpDir)
+	if err := c.Run(); err != nil {
+		t.Fatalf("berth exec with stdout a file: %v: %s", err, stderr.String())
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids = ProbeIDs{}
+	if err := json.Unmarshal(b, &ids); err != nil {
+		t.Fatalf("probe ids in %s: %v: %q", out, err, b)
+	}
+	// The path shown is the host's (the file is not in the task's root).
+	if !strings.HasSuffix(ids.FDTargets["1"], filepath.Base(out)) {
+		t.Errorf("exec'd process's stdout is %q, want the file %s berth got", ids.FDTargets["1"], out)
+	}
+	d.assertOnlyMain(st, "after the execs")
 }
 
 // TestTaskCannotEscapeThroughCwdFd is CVE-2024-21626's shape: a working

@@ -157,6 +157,7 @@ type TTYInfo struct {
 	Ready     *bool    `json:"ready"`
 	Winch     *bool    `json:"winch"`
 	Winches   int      `json:"winches"`
+	Step      int      `json:"step"`
 	Errors    []string `json:"errors"`
 }
 
@@ -192,19 +193,22 @@ func termiosOf(t *testing.T, p *testutil.Pty) unix.Termios {
 }
 
 // terminalSession runs `berth ARGS /probe winch ...` (a -t run or exec in a
-// test rootfs) on
-// a pty of rows x cols, checks what the task sees, resizes the pty to
-// newRows x newCols and checks that the task gets SIGWINCH and the new
-// size, and that berth leaves the pty in the mode it found it.
+// test rootfs) on a pty of 37x101, checks what the task sees, resizes the
+// pty twice and checks that the task gets SIGWINCH and the new size each
+// time, and that berth leaves the pty in the mode it found it.
 func terminalSession(t *testing.T, tk *task, uid int, args ...string) {
 	t.Helper()
-	const rows, cols, newRows, newCols = 37, 101, 45, 132
+	const rows, cols = 37, 101
+	resizes := [][2]uint16{{45, 132}, {50, 160}}
 	p := testutil.OpenPty(t)
 	if err := p.SetSize(rows, cols); err != nil {
 		t.Fatal(err)
 	}
 	before := termiosOf(t, p)
-	args = append(args, append(rootfsProbe, "winch", "30", strconv.Itoa(newRows), strconv.Itoa(newCols))...)
+	args = append(args, append(rootfsProbe, "winch", "30")...)
+	for _, r := range resizes {
+		args = append(args, strconv.Itoa(int(r[0])), strconv.Itoa(int(r[1])))
+	}
 	b := tk.startOnPty(p, args...)
 	b.waitFor(`"ready":true`)
 	var ti TTYInfo
@@ -219,14 +223,18 @@ func terminalSession(t *testing.T, tk *task, uid int, args ...string) {
 	}
 
 	// The kernel sends SIGWINCH to the pty's foreground group, berth.
-	if err := p.SetSize(newRows, newCols); err != nil {
-		t.Fatal(err)
-	}
-	b.waitFor(`"winch":`)
-	b.lastJSON("winch", &ti)
-	if ti.Winch == nil || !*ti.Winch || ti.Rows != newRows || ti.Cols != newCols {
-		t.Errorf("after the caller's terminal became %dx%d the task saw SIGWINCH %v (%d times) and %dx%d:\n%s",
-			newRows, newCols, ti.Winch != nil && *ti.Winch, ti.Winches, ti.Rows, ti.Cols, b)
+	for i, r := range resizes {
+		if err := p.SetSize(r[0], r[1]); err != nil {
+			t.Fatal(err)
+		}
+		step := fmt.Sprintf(`"step":%d`, i+1)
+		b.waitFor(step)
+		ti = TTYInfo{}
+		b.lastJSON("step", &ti)
+		if ti.Step != i+1 || ti.Winch == nil || !*ti.Winch || ti.Rows != int(r[0]) || ti.Cols != int(r[1]) {
+			t.Fatalf("after the caller's terminal became %dx%d (resize %d) the task saw SIGWINCH %v (%d in all) and %dx%d:\n%s",
+				r[0], r[1], i+1, ti.Winch != nil && *ti.Winch, ti.Winches, ti.Rows, ti.Cols, b)
+		}
 	}
 	if code := b.wait(); code != 0 {
 		t.Errorf("want exit 0:\n%s", b)
@@ -480,4 +488,26 @@ func TestTaskGetsOwnSessionKeyring(t *testing.T) {
 
 	d, _ := startPause(t)
 	check("a detached task's exec'd process", d.exec(nil, cmd...))
+}
+
+// TestTerminalRestoredOnSignal: a `run -t` stopped by SIGTERM to berth (it
+// stops the task with its stop signal) still gives the caller's terminal
+// back in the mode it found it.
+func TestTerminalRestoredOnSignal(t *testing.T) {
+	t.Parallel()
+	tk := newTask(t)
+	p := testutil.OpenPty(t)
+	before := termiosOf(t, p)
+	b := tk.startOnPty(p, tk.runArgs([]string{"-t", "--rootfs", newRootfs(t)}, append(rootfsProbe, "trap", "30")...)...)
+	b.waitFor(`"ready":true`)
+	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor(`"signal":`)
+	if code := b.wait(); code != 0 {
+		t.Errorf("want exit 0 (the task trapped the stop signal):\n%s", b)
+	}
+	if after := termiosOf(t, p); after != before {
+		t.Errorf("berth stopped by SIGTERM left the caller's terminal changed:\n  before %+v\n  after  %+v", before, after)
+	}
 }

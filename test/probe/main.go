@@ -41,11 +41,12 @@
 //	                        it is a tty of the task's own devpts, owner,
 //	                        rows and cols, whether it is the controlling
 //	                        terminal, the foreground process group
-//	probe winch SECONDS [ROWS COLS]
+//	probe winch SECONDS [ROWS COLS]...
 //	                        print the winsize object with "ready":true,
 //	                        wait up to SECONDS for SIGWINCH (until the size
-//	                        is ROWS x COLS, if given), print it again with
-//	                        "winch":true (false on timeout)
+//	                        is each ROWS x COLS in turn, if given), print it
+//	                        again with "winch":true and "step":N after each
+//	                        ("winch":false on timeout)
 //	probe tiocsti PATH...   try to push a line into the terminal's input
 //	                        (TIOCSTI) through fds 0, 1, 2 and each PATH
 //	                        opened read-write ("PPID" in a path stands for
@@ -192,7 +193,7 @@ func main() {
 	case "winsize":
 		emit(winsize())
 	case "winch":
-		winch(need(rest, 1, "winch SECONDS")[0])
+		winch(need(rest, 1, "winch SECONDS [ROWS COLS]...")[0], rest[1:])
 	case "tiocsti":
 		tiocsti(fds, rest)
 	case "killpg":
@@ -992,11 +993,12 @@ type TTYInfo struct {
 	// FgPgrp is the terminal's foreground process group (TIOCGPGRP on fd
 	// 0), -1 when it cannot be read.
 	FgPgrp int `json:"fg_pgrp"`
-	// Ready and Winch are set by `probe winch`; Winches counts the
+	// Ready, Winch and Step are set by `probe winch`; Winches counts the
 	// SIGWINCHes it got.
 	Ready   *bool    `json:"ready,omitempty"`
 	Winch   *bool    `json:"winch,omitempty"`
 	Winches int      `json:"winches,omitempty"`
+	Step    int      `json:"step,omitempty"`
 	Errors  []string `json:"errors,omitempty"`
 }
 
@@ -1062,37 +1064,49 @@ func winsize() TTYInfo {
 }
 
 // winch prints the terminal as it is, then waits up to secs for SIGWINCH
-// and prints it again. With rows and cols it keeps waiting until the size
-// is that (a SIGWINCH from an earlier resize does not end the wait).
-func winch(secs string) {
+// and prints it again. Given sizes (ROWS COLS pairs) it waits for each in
+// turn: a SIGWINCH that does not bring the next size does not end a wait,
+// and each size reached is printed with its step (1, 2, ...).
+func winch(secs string, sizes []string) {
 	d := seconds(secs)
-	want := os.Args[3:]
+	if len(sizes)%2 != 0 {
+		fail("usage: probe winch SECONDS [ROWS COLS]...")
+	}
 	ch := make(chan os.Signal, 8)
 	signal.Notify(ch, syscall.SIGWINCH)
 	ready := true
 	info := winsize()
 	info.Ready = &ready
 	emit(info)
-	got, n := false, 0
 	timeout := time.After(d)
-wait:
-	for {
-		select {
-		case <-ch:
-			n++
-			got = true
-			info = winsize()
-			if len(want) < 2 || (strconv.Itoa(info.Rows) == want[0] && strconv.Itoa(info.Cols) == want[1]) {
+	n := 0
+	steps := max(len(sizes)/2, 1)
+	for step := 1; step <= steps; step++ {
+		got := false
+	wait:
+		for {
+			select {
+			case <-ch:
+				n++
+				got = true
+				info = winsize()
+				if len(sizes) == 0 || (strconv.Itoa(info.Rows) == sizes[2*step-2] && strconv.Itoa(info.Cols) == sizes[2*step-1]) {
+					break wait
+				}
+			case <-timeout:
+				got = false
 				break wait
 			}
-		case <-timeout:
-			break wait
+		}
+		info = winsize()
+		info.Winch = &got
+		info.Winches = n
+		info.Step = step
+		emit(info)
+		if !got {
+			return
 		}
 	}
-	info = winsize()
-	info.Winch = &got
-	info.Winches = n
-	emit(info)
 }
 
 // tiocstiPayload is the line the probe tries to push into a terminal's
