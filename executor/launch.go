@@ -55,6 +55,9 @@ var closeOnExecOnce sync.Once
 func (e *Executor) Launch(cmd *Command) (*ProcessState, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if e.attached != nil {
+		return nil, fmt.Errorf("launch: this executor is attached to task %q", e.attached.id)
+	}
 	if e.task != nil {
 		return nil, fmt.Errorf("launch: this executor already launched task %q", e.task.id)
 	}
