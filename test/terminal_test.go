@@ -511,3 +511,36 @@ func TestTerminalRestoredOnSignal(t *testing.T) {
 		t.Errorf("berth stopped by SIGTERM left the caller's terminal changed:\n  before %+v\n  after  %+v", before, after)
 	}
 }
+
+// TestTaskCannotForgeExecTerminal: a task with CAP_SYS_ADMIN covers its
+// /dev/pts with a tmpfs and plants a "ptmx" there (a FIFO, which would
+// block an open for reading; a symlink through /proc/1/root, the host's
+// root with --pid host; a plain file) for `exec -t` to take as the pty
+// master it allocates inside the task. Each exec -t is refused with one
+// berth: line, never hangs and never runs the command, and the caller's
+// terminal is left as it was.
+func TestTaskCannotForgeExecTerminal(t *testing.T) {
+	t.Parallel()
+	d, st := startPause(t, "--cap-add", "SYS_ADMIN", "--pid", "host")
+	mustSucceed(t, d.exec(nil, "/bin/mount", "-t", "tmpfs", "forged", "/dev/pts"))
+	for _, c := range []struct{ name, plant string }{
+		{"fifo", "mkfifo /dev/pts/ptmx"},
+		{"symlink to the host's root", "ln -s /proc/1/root/dev/ptmx /dev/pts/ptmx"},
+		{"relative symlink", "ln -s ../../../../../../dev/ptmx /dev/pts/ptmx"},
+		{"regular file", "touch /dev/pts/ptmx"},
+	} {
+		mustSucceed(t, d.exec(nil, "/bin/sh", "-c", "rm -f /dev/pts/ptmx && "+c.plant))
+		p := testutil.OpenPty(t)
+		before := termiosOf(t, p)
+		b := d.task.startOnPty(p, "exec", "-t", d.id, "--", "/bin/echo", "command-ran")
+		code := b.wait()
+		out := b.output()
+		if code != 125 || !strings.HasPrefix(strings.TrimSpace(out), "berth: ") || strings.Contains(out, "command-ran") {
+			t.Errorf("%s as the task's /dev/pts/ptmx: want exit 125 with one berth: line and the command not run:\n%s", c.name, b)
+		}
+		if after := termiosOf(t, p); after != before {
+			t.Errorf("%s: berth left the caller's terminal changed:\n  before %+v\n  after  %+v", c.name, before, after)
+		}
+	}
+	d.assertOnlyMain(st, "after the refused execs")
+}
