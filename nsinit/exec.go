@@ -3,7 +3,6 @@ package nsinit
 import (
 	"fmt"
 
-	"github.com/berthrun/berth/caps"
 	"golang.org/x/sys/unix"
 )
 
@@ -12,7 +11,7 @@ import (
 // the task's pid, ipc, uts and network namespaces and its cgroup, that
 // joins the task's mount namespace itself and then takes on the task's
 // credentials as recorded at launch. Everything here runs in the child.
-var execSteps = []step{
+var execSteps = append([]step{
 	{"non-dumpable", nonDumpable},
 	// Armed here, not at the fork: born in the task's pid namespace, the
 	// helper sees its parent as pid 0, which the runtime's own check at
@@ -21,20 +20,12 @@ var execSteps = []step{
 		return when(c.plan.KillWithParent, func() error { return unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0) })
 	}},
 	// From here every path resolves inside the task, where a hostile task
-	// may have planted anything: nothing below executes or trusts a path
-	// as root except the command itself, after the credential drop.
+	// may have planted anything: the files read below with berth's
+	// privileges (passwd, group, the ptmx) are opened without following
+	// magic links and checked, and the only file executed is the command,
+	// after the credential drop.
 	{"join mount namespace", joinMountNamespace},
-	{"user lookup", lookupUser},
-	{"terminal", openTerminal},
-	{"user", switchUser},
-	{"session keyring", newSessionKeyring},
-	{"no_new_privs", func(c *child) error { return unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }},
-	{"capabilities", func(c *child) error { return caps.Apply(c.plan.Caps, c.user.UID != 0) }},
-	{"cwd", enterCwd},
-	{"close fds", closeFds},
-	{"signals", resetSignals},
-	{"exec", execTask},
-}
+}, credentialSteps...)
 
 // joinMountNamespace enters the task's mount namespace through the pidfd of
 // its main process (TaskFD), which the parent verified. setns into a mount

@@ -30,7 +30,7 @@ type step struct {
 
 // steps is the init stage of a new task, in order. Everything here runs in
 // the child.
-var steps = []step{
+var steps = append([]step{
 	// First: from here until execve the init stage's /proc entries (exe,
 	// fds, memory) are closed to any process without CAP_SYS_PTRACE, even
 	// one with the same uid and capabilities, such as a --pid host task
@@ -54,10 +54,16 @@ var steps = []step{
 	{"hostname", setHostname},
 	{"loopback", loopbackUp},
 	// The user is looked up after pivot_root: its /etc/passwd is the task's.
+}, credentialSteps...)
+
+// credentialSteps end both the init stage and the exec helper: from here
+// every path resolves inside the task, and the process takes on the task's
+// credentials, then execs.
+var credentialSteps = []step{
 	{"user lookup", lookupUser},
-	// The terminal after pivot_root (the pty is the task's devpts) and the
-	// lookup (it is handed to the task's user), before the switch (which
-	// drops the CAP_CHOWN that takes).
+	// The terminal after pivot_root or the mount namespace join (the pty is
+	// the task's devpts) and the lookup (it is handed to the task's user),
+	// before the switch (which drops the CAP_CHOWN that takes).
 	{"terminal", openTerminal},
 	{"user", switchUser},
 	// After the user switch, so the keyring belongs to the task's user.
