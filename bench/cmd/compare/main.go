@@ -80,7 +80,7 @@ func main() {
 	flag.IntVar(&o.concTotal, "conc-total", 0, "launches per side for the launches-per-second figure (0: max(n, 8*c))")
 	flag.IntVar(&o.warmup, "warmup", 3, "launches per side before measuring (not counted)")
 	flag.StringVar(&o.binDir, "bin", "", "directory with prebuilt berth (static, `make build`), berth-hold and lc-hold (empty: build them with the go command, from the bench module)")
-	flag.StringVar(&o.berthInit, "berth-init", "", "init stage binary of berth's launches (empty: the berth CLI, which `berth run` re-executes as its init stage)")
+	flag.StringVar(&o.berthInit, "berth-init", "", "init stage binary of berth's launches (empty: berth-init built beside berth, as berth finds it)")
 	flag.BoolVar(&o.ref, "ref", true, "also time `unshare --mount --pid --ipc --uts --fork chroot ROOT /bin/true` as a reference")
 	flag.Parse()
 	if o.concTotal == 0 {
@@ -154,7 +154,12 @@ func measure(o options, tmp string) error {
 	berthCfg := executor.Config{
 		StateDir:     filepath.Join(tmp, "berth-state"),
 		CgroupParent: berthCgroupParent,
-		InitPath:     filepath.Join(bin, "berth"),
+		// berth's default: berth-init, built beside berth; a -bin dir
+		// without one falls back to the CLI, as berth itself does.
+		InitPath: filepath.Join(bin, "berth-init"),
+	}
+	if _, err := os.Stat(berthCfg.InitPath); err != nil {
+		berthCfg.InitPath = filepath.Join(bin, "berth")
 	}
 	if o.berthInit != "" {
 		berthCfg.InitPath = o.berthInit
@@ -336,11 +341,12 @@ func concurrent(s side, total, conc int, nextID func(string) string) (time.Durat
 	return time.Since(t0), first
 }
 
-// buildHelpers builds the berth CLI, berth-hold and lc-hold into dir with
+// buildHelpers builds the berth CLI, berth-init, berth-hold and lc-hold into dir with
 // the go command. berth is built in the main module, exactly as `make
 // build` builds it (static, the main module's dependency versions: the
-// bench module's are raised by runc's requirements); it is the init stage
-// of berth's launches here and the `run -d` supervisor. berth-hold (the
+// bench module's are raised by runc's requirements); berth-init beside it
+// is the init stage of berth's launches here (as for the CLI) and the
+// lean reaper of the `run -d` supervisor. berth-hold (the
 // RSS fallback) and lc-hold are built in the bench module; lc-hold needs
 // cgo for libcontainer's nsenter.
 func buildHelpers(dir string) error {
@@ -358,6 +364,7 @@ func buildHelpers(dir string) error {
 		cgo            bool
 	}{
 		{"berth", filepath.Dir(benchDir), "./cmd/berth", false},
+		{"berth-init", filepath.Dir(benchDir), "./cmd/berth-init", false},
 		{"berth-hold", benchDir, "./cmd/berth-hold", false},
 		{"lc-hold", benchDir, "./cmd/lc-hold", true},
 	} {
