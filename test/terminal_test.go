@@ -81,11 +81,17 @@ func (tk *task) startOnPty(p *testutil.Pty, args ...string) *ptyBerth {
 	return b
 }
 
-// output is what the terminal showed so far.
+// ptyDrained is written to the terminal by the test once berth has
+// exited: what berth wrote before it reaches the master first, so once the
+// master shows it, berth's output is all read.
+const ptyDrained = "\x1e[berth-test: terminal drained]\x1e"
+
+// output is what the terminal showed so far (up to the test's own mark).
 func (b *ptyBerth) output() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.out.String()
+	out, _, _ := strings.Cut(b.out.String(), ptyDrained)
+	return out
 }
 
 func (b *ptyBerth) String() string {
@@ -109,7 +115,8 @@ func (b *ptyBerth) waitFor(s string) {
 	}
 }
 
-// wait waits for berth to exit and returns its exit status.
+// wait waits for berth to exit and for all it wrote to be read from the
+// terminal, and returns its exit status.
 func (b *ptyBerth) wait() int {
 	b.t.Helper()
 	select {
@@ -118,6 +125,22 @@ func (b *ptyBerth) wait() int {
 		_ = b.cmd.Process.Kill()
 		<-b.waitDn
 		b.t.Fatalf("berth did not exit within %v:\n%s", runTimeout, b)
+	}
+	if _, err := b.pty.Slave.Write([]byte(ptyDrained)); err != nil {
+		b.t.Fatalf("write to %s: %v", b.pty.Name, err)
+	}
+	deadline := time.Now().Add(runTimeout)
+	for {
+		b.mu.Lock()
+		done := strings.Contains(b.out.String(), ptyDrained)
+		b.mu.Unlock()
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("what berth wrote to %s never reached its master:\n%s", b.pty.Name, b)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 	return b.cmd.ProcessState.ExitCode()
 }
