@@ -2,11 +2,13 @@ package executor
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/berthrun/berth/nsinit"
 )
@@ -74,6 +76,15 @@ func (x *execSettings) write(dir string) error {
 func readExecSettings(dir string) (*execSettings, error) {
 	file := filepath.Join(dir, execFile)
 	f, err := os.Open(file)
+	if errors.Is(err, os.ErrNotExist) {
+		// The launch writes them while the task starts running: a task
+		// launched a moment ago may not have them yet.
+		deadline := time.Now().Add(execSettingsWait)
+		for errors.Is(err, os.ErrNotExist) && time.Now().Before(deadline) {
+			time.Sleep(2 * time.Millisecond)
+			f, err = os.Open(file)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("exec settings: %w", err)
 	}
@@ -113,6 +124,10 @@ func readExecSettings(dir string) (*execSettings, error) {
 	}
 	return &x, nil
 }
+
+// execSettingsWait bounds how long an exec waits for a task's settings to
+// appear right after its launch.
+const execSettingsWait = time.Second
 
 // userMaxID is the largest uid or gid berth takes: (uid_t)-1 means
 // "unchanged" to the kernel.

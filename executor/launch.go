@@ -39,8 +39,10 @@ type task struct {
 	cgDeleted bool
 
 	streams
-	// exec is what an exec into the task takes on from it.
-	exec *execSettings
+	// exec is what an exec into the task takes on from it; execWritten is
+	// closed once it is on disk.
+	exec        *execSettings
+	execWritten chan struct{}
 }
 
 // closeOnExecOnce marks every fd this process inherited close-on-exec, once:
@@ -91,6 +93,9 @@ func (e *Executor) Launch(cmd *Command) (*ProcessState, error) {
 	e.task = t
 	e.log.Debug("task started", "id", t.id, "pid", t.pid, "root", t.root)
 	if e.cfg.ExternalReaper {
+		// The caller execs itself next: nothing of this process's may be
+		// left half done.
+		t.settle()
 		t.cg.Close()
 		return &ProcessState{Pid: t.pid, Time: t.created}, nil
 	}
@@ -220,12 +225,26 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 	if res.console != nil {
 		t.relayConsole(res.console, cmd.Stdin, cmd.Stdout, cmd.Resize)
 	}
+	// The exec settings go to disk while the task runs: the launch does
+	// not wait for the write (this executor's own execs use them from
+	// memory; Store.Exec waits for the file). cleanup waits for it before
+	// it removes the state, and a supervisor before it execs.
 	t.exec = newExecSettings(s, res.ready.User)
-	if err := t.exec.write(t.dir); err != nil {
-		return err
-	}
-	mark("exec settings")
+	t.execWritten = make(chan struct{})
+	go func() {
+		defer close(t.execWritten)
+		if err := t.exec.write(t.dir); err != nil {
+			e.log.Error("record exec settings: berth exec into this task will fail", "id", t.id, "error", err)
+		}
+	}()
 	return nil
+}
+
+// settle waits for the exec settings' write started at launch.
+func (t *task) settle() {
+	if t.execWritten != nil {
+		<-t.execWritten
+	}
 }
 
 // reclaim frees the id of a task that crashed: its state says it runs, but
@@ -339,6 +358,7 @@ func (t *task) cleanup(mark func(step string)) error {
 	}
 	t.cgMu.Unlock()
 	t.copies.Wait()
+	t.settle()
 	if t.keep && t.state != nil {
 		if err := writeState(t.dir, t.state); err != nil {
 			errs = multierror.Append(errs, err)

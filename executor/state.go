@@ -145,11 +145,19 @@ func readState(dir string) (*State, error) {
 // files of an interrupted write, then the directory. The default task dir
 // inside it must already be gone (removeTree).
 func removeState(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
+	// The files berth writes first; a directory left with anything else
+	// (a temp file of an interrupted write) is listed and emptied.
+	for _, name := range []string{stateFile, execFile} {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("state: %w", err)
+		}
+	}
+	err := os.Remove(dir)
+	if err == nil || errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
-	if err != nil {
+	entries, rerr := os.ReadDir(dir)
+	if rerr != nil {
 		return fmt.Errorf("state: %w", err)
 	}
 	for _, e := range entries {
