@@ -15,7 +15,6 @@
 package nsinit
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -94,12 +93,14 @@ func (e *planError) Error() string { return e.step + ": " + e.err.Error() }
 // readPlan reads the plan and checks this build speaks it: the same
 // protocol version, no field it does not know, a mode it has.
 func readPlan(r io.Reader) (Plan, error) {
-	var p Plan
-	dec := json.NewDecoder(r)
+	b, err := readLine(r)
+	if err != nil {
+		return Plan{}, &planError{"read plan", err}
+	}
 	// An unknown field is a plan from a newer berth: refuse it rather
 	// than set up a task without what it asked for.
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
+	p, err := decodePlan(b)
+	if err != nil {
 		return p, &planError{"read plan", fmt.Errorf("%w (is this init binary from the same berth build?)", err)}
 	}
 	if p.Version != Version {
@@ -122,5 +123,5 @@ func (c *child) report(step, path string, err error) {
 	if m.Path == "" {
 		m.Path = pathOf(err)
 	}
-	_ = json.NewEncoder(c.sock).Encode(&m)
+	_ = writeMessage(c.sock, &m)
 }

@@ -1,7 +1,6 @@
 package nsinit
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -231,7 +230,7 @@ func execTask(c *child) error {
 		c.times = append(c.times, StepTime{"lookup command", time.Now().UnixNano()})
 	}
 	ids := &UserIDs{UID: c.user.UID, GID: c.user.GID, Groups: c.user.Groups, Home: c.user.Home}
-	if err := json.NewEncoder(c.sock).Encode(&Message{Type: MsgReady, User: ids, Steps: c.times}); err != nil {
+	if err := writeMessage(c.sock, &Message{Type: MsgReady, User: ids, Steps: c.times}); err != nil {
 		return fmt.Errorf("send ready: %w", err)
 	}
 	err = unix.Exec(argv0, c.plan.Args, c.plan.Env)

@@ -1,7 +1,6 @@
 package nsinit
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 
@@ -60,11 +59,8 @@ func openTerminal(c *child) error {
 			return fmt.Errorf("pty as fd %d: %w", fd, err)
 		}
 	}
-	b, err := json.Marshal(&Message{Type: MsgConsole})
-	if err != nil {
-		return err
-	}
-	if err := unix.Sendmsg(SyncFD, append(b, '\n'), unix.UnixRights(master), nil, 0); err != nil {
+	b := appendMessage(nil, &Message{Type: MsgConsole})
+	if err := unix.Sendmsg(SyncFD, b, unix.UnixRights(master), nil, 0); err != nil {
 		return fmt.Errorf("send pty master: %w", err)
 	}
 	return nil
