@@ -784,3 +784,150 @@ func TestExecUserLookupStaysInTask(t *testing.T) {
 	assertBerthError(t, d.exec([]string{"--user", hostOnly}, "/probe", "ids"), 125, hostOnly)
 	d.assertOnlyMain(st, "after the refused execs")
 }
+
+// TestExecJoinsTaskLimits: an exec'd process is in each of the task's
+// cgroups, the v1 ones holding its limits on a hybrid host too, so it
+// cannot outgrow the task's memory limit.
+func TestExecJoinsTaskLimits(t *testing.T) {
+	t.Parallel()
+	testutil.RequireCgroup(t, "memory")
+	testutil.RequireCgroup(t, "pids")
+	d, st := startPause(t, "--memory", "32M", "--pids-limit", "64")
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", st.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mainCg := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		id, rest, _ := strings.Cut(l, ":")
+		mainCg[id] = rest
+	}
+	ids := d.execIDs(nil, "/probe/probe")
+	for _, l := range ids.Cgroup {
+		id, rest, _ := strings.Cut(l, ":")
+		want, ok := mainCg[id]
+		if !ok {
+			t.Errorf("exec'd process in hierarchy %q, which the task's main process is not in: %q", id, l)
+			continue
+		}
+		ctrls, path, _ := strings.Cut(rest, ":")
+		wctrls, wpath, _ := strings.Cut(want, ":")
+		if ctrls != wctrls || (path != wpath && !strings.HasPrefix(path, wpath+"/")) {
+			t.Errorf("exec'd process in cgroup %q, the task's main process in %q", l, id+":"+want)
+		}
+	}
+	res := d.exec(nil, "/probe/probe", "memhog", "128M")
+	if res.code != 128+int(syscall.SIGKILL) {
+		t.Errorf("an exec'd process allocating 128M in a task limited to 32M, want it OOM-killed (exit 137):\n%s", res)
+	}
+	d.assertOnlyMain(st, "after the OOM-killed exec")
+	assertNoExecCgroups(t, st, "after the OOM-killed exec")
+}
+
+// TestExecProcessIsTasks: a process exec'd into a task is one of the
+// task's: ps lists it, kill --all reaches it, and delete --force ends it
+// (and with it the berth exec that waits for it).
+func TestExecProcessIsTasks(t *testing.T) {
+	t.Parallel()
+	d, st := startPause(t)
+	p := d.start(nil, execArgs(d.id, nil, "/probe/probe", "sleep", "1000")...)
+	p.waitLine(`"ready":true`)
+	pids := d.markedPids()
+	execPid := 0
+	for _, pid := range pids {
+		if pid != st.Pid {
+			execPid = pid
+		}
+	}
+	if len(pids) != 2 || execPid == 0 {
+		t.Fatalf("the task's processes are %s, want its main process %d and the exec'd one", testutil.Describe(pids), st.Pid)
+	}
+	res := d.verb("ps", "--json")
+	mustSucceed(t, res)
+	var ps []struct {
+		Pid int `json:"pid"`
+	}
+	decodeOne(t, res, &ps)
+	var listed []int
+	for _, e := range ps {
+		listed = append(listed, e.Pid)
+	}
+	if !slices.Contains(listed, execPid) || !slices.Contains(listed, st.Pid) {
+		t.Errorf("ps lists %v, want the main process %d and the exec'd %d", listed, st.Pid, execPid)
+	}
+	mustSucceed(t, d.verb("kill", "--all", "SIGSTOP"))
+	waitProcState(t, []int{st.Pid, execPid}, true)
+	mustSucceed(t, d.verb("kill", "--all", "SIGCONT"))
+	waitProcState(t, []int{st.Pid, execPid}, false)
+	mustSucceed(t, d.verb("delete", "--force"))
+	if res := p.wait(); res.code == 0 {
+		t.Errorf("berth exec of a process killed by delete --force exited 0:\n%s", res)
+	}
+	testutil.AssertNoProcess(t, d.marker)
+}
+
+// TestExecBadInput: exec's flags are checked, each error one berth: line
+// naming the flag, with nothing run.
+func TestExecBadInput(t *testing.T) {
+	t.Parallel()
+	d, st := startPause(t)
+	for _, c := range []struct {
+		args  []string
+		wants []string
+	}{
+		{[]string{"exec", "--timeout", "soon", d.id, "--", "/bin/true"}, []string{"--timeout"}},
+		{[]string{"exec", "--env", "NOVALUE", d.id, "--", "/bin/true"}, []string{"--env", "NOVALUE"}},
+		{[]string{"exec", "--cwd", "relative/dir", d.id, "--", "/bin/true"}, []string{"--cwd", "relative/dir"}},
+		{[]string{"exec", "--user", "nosuchuser", d.id, "--", "/bin/true"}, []string{"nosuchuser"}},
+		{[]string{"exec", d.id}, []string{"exec"}},
+		{[]string{"exec"}, []string{"exec"}},
+	} {
+		assertBerthError(t, d.berth(c.args...), 125, c.wants...)
+	}
+	d.assertOnlyMain(st, "after the refused execs")
+	assertNoExecCgroups(t, st, "after the refused execs")
+}
+
+// TestExecSettingsNotExposed: the task's settings that exec reuses (its
+// environment, which often holds secrets) are kept root-only on disk and
+// printed by no verb.
+func TestExecSettingsNotExposed(t *testing.T) {
+	t.Parallel()
+	b := make([]byte, 12)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	secret := "s3cret-" + hex.EncodeToString(b)
+	d, _ := startPause(t, "--env", "BERTH_TEST_SECRET="+secret)
+	for _, args := range [][]string{{"state", d.id}, {"list"}, {"list", "--json"}, {"ps", d.id}, {"ps", d.id, "--json"}} {
+		res := d.berth(args...)
+		mustSucceed(t, res)
+		if strings.Contains(res.stdout, secret) {
+			t.Errorf("berth %s prints the task's environment:\n%s", strings.Join(args, " "), res)
+		}
+	}
+	err := filepath.WalkDir(d.stateDir, func(path string, e os.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil || !bytes.Contains(data, []byte(secret)) {
+			return err
+		}
+		info, err := os.Lstat(path)
+		if err != nil {
+			return err
+		}
+		st := info.Sys().(*syscall.Stat_t)
+		if info.Mode().Perm()&0o077 != 0 || st.Uid != 0 {
+			t.Errorf("%s holds the task's environment with mode %v, owner %d; want root-only", path, info.Mode().Perm(), st.Uid)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := d.exec(nil, "/bin/sh", "-c", `echo "$BERTH_TEST_SECRET"`); res.code != 0 || res.stdout != secret+"\n" {
+		t.Errorf("exec does not get the task's environment:\n%s", res)
+	}
+}
