@@ -931,3 +931,38 @@ func TestExecSettingsNotExposed(t *testing.T) {
 		t.Errorf("exec does not get the task's environment:\n%s", res)
 	}
 }
+
+// TestExecRightAfterDetach: an exec issued the moment `run -d` has printed
+// the id finds the task ready for it, even with many tasks starting at
+// once.
+func TestExecRightAfterDetach(t *testing.T) {
+	t.Parallel()
+	const n = 12
+	// One state dir for all, so that they start side by side.
+	tasks := []*dtask{newDetached(t)}
+	for len(tasks) < n {
+		tasks = append(tasks, tasks[0].another())
+	}
+	results := make([][2]result, n)
+	outDir := t.TempDir()
+	var wg sync.WaitGroup
+	for i, d := range tasks {
+		wg.Go(func() {
+			flags := append(probeMount(), "-d", "--stdout", filepath.Join(outDir, d.id))
+			results[i][0] = d.runBerth(nil, d.runArgs(flags, append(hostProbe, "pause")...)...)
+			if results[i][0].code == 0 {
+				results[i][1] = d.runBerth(nil, execArgs(d.id, nil, "/bin/echo", "at-once")...)
+			}
+		})
+	}
+	wg.Wait()
+	for i, r := range results {
+		if r[0].code != 0 {
+			t.Errorf("run -d of task %d:\n%s", i, r[0])
+			continue
+		}
+		if r[1].code != 0 || r[1].stdout != "at-once\n" || r[1].stderr != "" {
+			t.Errorf("exec right after run -d of task %d:\n%s", i, r[1])
+		}
+	}
+}
