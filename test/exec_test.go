@@ -280,6 +280,13 @@ func TestExecJoinsTask(t *testing.T) {
 	if ids.Exe != "/probe/probe" {
 		t.Errorf("exec'd process runs %q, want /probe/probe", ids.Exe)
 	}
+	// A berth exec started with signals ignored (a shell's background
+	// job, nohup) does not pass the ignore on.
+	d.ignoreSignals = true
+	if bg := d.execIDs(nil, "/probe/probe"); bg.Status["SigIgn"] != "0000000000000000" || bg.Status["SigBlk"] != "0000000000000000" {
+		t.Errorf("exec'd process of a berth with SIGINT, SIGHUP, SIGQUIT ignored: SigIgn %s SigBlk %s, want nothing ignored or blocked", bg.Status["SigIgn"], bg.Status["SigBlk"])
+	}
+	d.ignoreSignals = false
 
 	// The task's root, not the host's.
 	res := d.exec(nil, "/probe/probe", "read", "/tmp/seen")
@@ -347,8 +354,14 @@ func TestExecUserEnvCwd(t *testing.T) {
 				t.Errorf("exec'd process env %q lacks the task's %s", ids.Env, kv)
 			}
 		}
-		if hasEnv(ids.Env, "BERTH_TEST_HOST_ONLY=1") {
-			t.Errorf("exec'd process inherited berth's own environment: %q", ids.Env)
+		// Exactly the task's environment: nothing of berth's own.
+		environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", st.Pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mainEnv := strings.Split(strings.TrimSuffix(string(environ), "\x00"), "\x00")
+		if got := slices.Sorted(slices.Values(ids.Env)); !slices.Equal(got, slices.Sorted(slices.Values(mainEnv))) {
+			t.Errorf("exec'd process env %q, want the task's main process's %q", ids.Env, mainEnv)
 		}
 		if ids.Cwd != "/tmp" {
 			t.Errorf("exec'd process cwd %q, want the task's /tmp", ids.Cwd)
