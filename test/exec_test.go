@@ -979,3 +979,42 @@ func TestExecRightAfterDetach(t *testing.T) {
 		}
 	}
 }
+
+// TestTaskCannotFakeProcForExec: a task with CAP_SYS_ADMIN mounts a tmpfs
+// over its /proc with an empty /proc/self/fd, so that an exec helper that
+// lists /proc/self/fd to close its fds, or reads /proc to check itself,
+// would be fooled. An exec then still runs with fds 0-2 only, the task's
+// capabilities and no_new_privs, as the user asked (or is refused with one
+// berth: line); the probe checks by syscalls alone.
+func TestTaskCannotFakeProcForExec(t *testing.T) {
+	t.Parallel()
+	d, st := startPause(t, "--cap-add", "SYS_ADMIN")
+	main := viewFromHost(t, st.Pid)
+	mustSucceed(t, d.exec(nil, "/bin/sh", "-c", "mount -t tmpfs fakeproc /proc && mkdir -p /proc/self/fd /proc/thread-self/fd /proc/1/fd"))
+	for _, c := range []struct {
+		flags []string
+		uid   int
+	}{
+		{nil, 0},
+		{[]string{"--user", "1000:1000"}, 1000},
+		{[]string{"--cwd", "/proc/self/fd"}, 0},
+	} {
+		res := d.exec(c.flags, "/probe/probe", "noproc")
+		if res.code != 0 {
+			assertBerthError(t, res, 125)
+			continue
+		}
+		var r struct {
+			FDs        []int  `json:"fds"`
+			CapEff     string `json:"cap_eff"`
+			NoNewPrivs int    `json:"no_new_privs"`
+			UID        int    `json:"uid"`
+			Error      string `json:"error"`
+		}
+		decodeOne(t, res, &r)
+		if !slices.Equal(r.FDs, []int{0, 1, 2}) || r.CapEff != main.capEff || r.NoNewPrivs != 1 || r.UID != c.uid || r.Error != "" {
+			t.Errorf("exec %q into a task with a fake /proc: %+v; want fds [0 1 2], CapEff %s, no_new_privs 1, uid %d", c.flags, r, main.capEff, c.uid)
+		}
+	}
+	d.assertOnlyMain(st, "after the execs")
+}

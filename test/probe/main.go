@@ -68,6 +68,10 @@
 //	                        and open the process's root, cwd and fds
 //	                        through /proc/PID; print {"ready":true} once
 //	                        started, then the counts per target
+//	probe noproc            what the process can tell of itself without
+//	                        /proc (which a task may have replaced): open
+//	                        fds (fcntl up to 4096), cap_eff (capget),
+//	                        no_new_privs (prctl), uid, gid
 //	probe copy-self DST...  copy the probe's binary to each DST (creating
 //	                        its directory), mode 0755: a decoy
 //
@@ -204,6 +208,8 @@ func main() {
 	case "exe-attack":
 		a := need(rest, 2, "exe-attack SECONDS TARGET...")
 		exeAttack(seconds(a[0]), a[1:])
+	case "noproc":
+		emit(noproc())
 	case "copy-self":
 		copySelf(need(rest, 1, "copy-self DST...")...)
 	default:
@@ -1435,4 +1441,29 @@ func copySelf(dsts ...string) {
 		out["copied"] = copied
 	}
 	emit(out)
+}
+
+// noproc reports what the process can tell of itself by syscalls alone,
+// for a task whose /proc is not procfs.
+func noproc() map[string]any {
+	out := map[string]any{"uid": os.Getuid(), "gid": os.Getgid(), "error": ""}
+	fds := []int{}
+	for fd := 0; fd < 4096; fd++ {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err == nil {
+			fds = append(fds, fd)
+		}
+	}
+	out["fds"] = fds
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		out["error"] = "capget: " + errText(err)
+	}
+	out["cap_eff"] = fmt.Sprintf("%016x", uint64(data[1].Effective)<<32|uint64(data[0].Effective))
+	nnp, err := unix.PrctlRetInt(unix.PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)
+	if err != nil {
+		out["error"] = "prctl: " + errText(err)
+	}
+	out["no_new_privs"] = nnp
+	return out
 }
