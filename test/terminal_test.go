@@ -404,6 +404,58 @@ func TestTaskCannotInjectIntoCallerTerminal(t *testing.T) {
 	}
 }
 
+// TestTaskCannotInjectThroughTerminalRelay: with -t the task's fds 0-2 are
+// a pty of its own, where TIOCSTI works; what it pushes there reaches its
+// own input, never the caller's terminal input that berth relays from,
+// nor does its parent (berth, with --pid host) hand it the caller's
+// terminal through /proc.
+func TestTaskCannotInjectThroughTerminalRelay(t *testing.T) {
+	t.Parallel()
+	paths := []string{"/proc/PPID/fd/0", "/proc/PPID/fd/1", "/proc/PPID/fd/2"}
+	cmd := append(append([]string{}, hostProbe...), "tiocsti")
+	cmd = append(cmd, paths...)
+	for _, c := range []struct {
+		name string
+		exec bool
+	}{{"run", false}, {"exec", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			flags := []string{"--cap-add", "SYS_ADMIN", "--pid", "host"}
+			var tk *task
+			var args []string
+			if c.exec {
+				d, _ := startPause(t, flags...)
+				tk, args = d.task, execArgs(d.id, []string{"-t"}, cmd...)
+			} else {
+				tk = newTask(t)
+				args = tk.runArgs(append(append(probeMount(), "-t"), flags...), cmd...)
+			}
+			p := testutil.OpenPty(t)
+			before := termiosOf(t, p)
+			b := tk.startOnPty(p, args...)
+			if code := b.wait(); code != 0 {
+				t.Errorf("want exit 0:\n%s", b)
+			}
+			var r struct {
+				FDs   map[string]InjectResult `json:"fds"`
+				Paths map[string]InjectResult `json:"paths"`
+			}
+			b.lastJSON("fd_targets", &r)
+			for _, path := range paths {
+				if res, ok := r.Paths[path]; !ok || res.Injected != 0 || res.Error == "" {
+					t.Errorf("TIOCSTI through %s: %+v, want it refused", path, res)
+				}
+			}
+			if in, err := p.PendingInput(200); err != nil || len(in) > 0 {
+				t.Errorf("after berth exited the caller's terminal holds input %q (%v), want none", in, err)
+			}
+			if after := termiosOf(t, p); after != before {
+				t.Errorf("berth left the caller's terminal changed:\n  before %+v\n  after  %+v", before, after)
+			}
+		})
+	}
+}
+
 // TestTaskCannotKillCallerProcessGroup: kill(0, SIGKILL) in a task (or in
 // an exec'd process) reaches only its own process group, never the shell
 // that ran berth: berth and the shell share a process group here, as in a
