@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"os"
 	"runtime"
 	"slices"
@@ -253,4 +254,50 @@ func TestReattach(t *testing.T) {
 			t.Errorf("Reattach to an unknown id: %v, want ErrNotFound", err)
 		}
 	})
+}
+
+// TestExecutorExecTerminal: ExecStream with Terminal gives the command a pty
+// of the task's own devpts, sized by Size and resized through Resize, and
+// relays it to Stdout.
+func TestExecutorExecTerminal(t *testing.T) {
+	t.Parallel()
+	tk := newTask(t)
+	e := launchPause(t, tk)
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	out := newLineWriter(`"ready":true`)
+	stdin, stdinW := io.Pipe()
+	defer stdinW.Close()
+	resize := make(chan executor.WindowSize, 1)
+	type done struct {
+		ps  *executor.ProcessState
+		err error
+	}
+	dn := make(chan done, 1)
+	go func() {
+		ps, err := e.ExecStream(ctx, &executor.ExecCommand{Cmd: "/probe/probe", Args: []string{"winch", "30", "25", "90"},
+			Stdin: stdin, Stdout: out, Terminal: true, Size: &executor.WindowSize{Rows: 20, Cols: 70}, Resize: resize})
+		dn <- done{ps, err}
+	}()
+	out.waitReady(t)
+	var ti TTYInfo
+	if err := json.Unmarshal([]byte(strings.TrimSpace(strings.Split(out.String(), "\n")[0])), &ti); err != nil {
+		t.Fatalf("probe winch: %v: %q", err, out.String())
+	}
+	assertTaskTerminal(t, ti, 0, 20, 70)
+	resize <- executor.WindowSize{Rows: 25, Cols: 90}
+	var d done
+	select {
+	case d = <-dn:
+	case <-ctx.Done():
+		t.Fatalf("ExecStream with a terminal did not return; output %q", out.String())
+	}
+	if d.err != nil || d.ps == nil || d.ps.ExitCode != 0 {
+		t.Errorf("ExecStream with a terminal: %+v %v; output %q", d.ps, d.err, out.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	ti = TTYInfo{}
+	if err := json.Unmarshal([]byte(strings.TrimSpace(lines[len(lines)-1])), &ti); err != nil || ti.Step != 1 || ti.Rows != 25 || ti.Cols != 90 {
+		t.Errorf("after a resize to 25x90 through Resize the command saw %+v (%v); output %q", ti, err, out.String())
+	}
 }
