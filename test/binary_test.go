@@ -87,12 +87,13 @@ func (tk *task) peer() *task {
 
 // AttackCount is what `probe exe-attack` did to one target binary.
 type AttackCount struct {
-	Opened   int            `json:"opened"`
-	Pids     []int          `json:"pids"`
-	Writable int            `json:"writable"`
-	Appended int            `json:"appended"`
-	Errors   map[string]int `json:"errors"`
-	Reached  map[string]int `json:"reached"`
+	Opened          int            `json:"opened"`
+	OnWritableMount int            `json:"on_writable_mount"`
+	Pids            []int          `json:"pids"`
+	Writable        int            `json:"writable"`
+	Appended        int            `json:"appended"`
+	Errors          map[string]int `json:"errors"`
+	Reached         map[string]int `json:"reached"`
 }
 
 // TestTaskCannotRewriteBerthBinaries is CVE-2019-5736's shape: a task in
@@ -108,7 +109,9 @@ type AttackCount struct {
 // (ETXTBSY), so the attacker holds what it caught until nothing runs it:
 // the attacking task is launched through the library (no berth process
 // stays alive for it, as a detached task's supervisor would), and the
-// test leaves it a quiet second after the launches.
+// test leaves it a quiet second after the launches. Other tests may keep
+// the binaries busy meanwhile, so an O_PATH fd of one on a writable mount
+// fails the test by itself.
 func TestTaskCannotRewriteBerthBinaries(t *testing.T) {
 	t.Parallel()
 	binaries := berthBinaries(t)
@@ -207,6 +210,13 @@ func TestTaskCannotRewriteBerthBinaries(t *testing.T) {
 		if c.Writable != 0 || c.Appended != 0 {
 			t.Errorf("a task reopened %s writable %d times and appended %d bytes (processes %v, opened O_PATH %d times)",
 				b, c.Writable, c.Appended, c.Pids, c.Opened)
+		}
+		// What saved the binary otherwise may only be that some process
+		// (another test's berth) was running it at every try: an O_PATH
+		// fd on a writable mount is writable once none is.
+		if c.OnWritableMount != 0 {
+			t.Errorf("a task got %d O_PATH fds of %s on a writable mount through /proc/PID/exe (processes %v): it can rewrite the binary once nothing runs it",
+				c.OnWritableMount, b, c.Pids)
 		}
 		// CVE-2016-9962: a berth process caught inside the task must not
 		// hand it its root, cwd or fds through /proc.

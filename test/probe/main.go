@@ -1233,6 +1233,10 @@ type AttackCount struct {
 	// fd; Appended the bytes then written.
 	Writable int `json:"writable"`
 	Appended int `json:"appended"`
+	// OnWritableMount counts the O_PATH opens of this binary on a mount
+	// that is not read-only: a fd the task can reopen for writing as soon
+	// as no process runs the binary (ETXTBSY lasts only that long).
+	OnWritableMount int `json:"on_writable_mount"`
 	// Errors counts the failed reopens by error.
 	Errors map[string]int `json:"errors"`
 	// Reached counts what else of such a process the attacker could open:
@@ -1371,6 +1375,10 @@ scan:
 				}
 				c := counts[tg.path]
 				c.Opened++
+				var sfs unix.Statfs_t
+				if unix.Fstatfs(fd, &sfs) == nil && sfs.Flags&unix.ST_RDONLY == 0 {
+					c.OnWritableMount++
+				}
 				wrote := tryWrite(c, fd)
 				reach(c, name)
 				// One fd kept per process, the first time it is
