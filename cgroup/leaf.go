@@ -31,25 +31,7 @@ func (m *Manager) NewLeaf(name string) (*Leaf, error) {
 	if name == "" || strings.ContainsAny(name, "/\x00") || name == "." || name == ".." {
 		return nil, fmt.Errorf("cgroup leaf %q: not a plain name", name)
 	}
-	l := &Leaf{fd: -1}
-	paths := m.h.paths()
-	switch m.h.version() {
-	case V1:
-		l.v1 = true
-		l.dir = filepath.Join(paths["freezer"], name)
-		for k, p := range paths {
-			if k != "freezer" {
-				l.joins = append(l.joins, p)
-			}
-		}
-	default:
-		l.dir = filepath.Join(m.h.dir(), name)
-		for k, p := range paths {
-			if k != "unified" && p != m.h.dir() {
-				l.joins = append(l.joins, p)
-			}
-		}
-	}
+	l := m.Leaf(name)
 	if err := os.Mkdir(l.dir, 0o755); err != nil {
 		return nil, &os.PathError{Op: "create cgroup", Path: l.dir, Err: unwrapPathErr(err)}
 	}
@@ -62,6 +44,50 @@ func (m *Manager) NewLeaf(name string) (*Leaf, error) {
 		l.fd = fd
 	}
 	return l, nil
+}
+
+// Leaf is the leaf name below the task's cgroup, as NewLeaf made it (to
+// kill and remove one whose owner is gone); it need not exist.
+func (m *Manager) Leaf(name string) *Leaf {
+	l := &Leaf{fd: -1}
+	paths := m.h.paths()
+	switch m.h.version() {
+	case V1:
+		l.v1 = true
+		l.dir = filepath.Join(paths["freezer"], filepath.Base(name))
+		for k, p := range paths {
+			if k != "freezer" {
+				l.joins = append(l.joins, p)
+			}
+		}
+	default:
+		l.dir = filepath.Join(m.h.dir(), filepath.Base(name))
+		for k, p := range paths {
+			if k != "unified" && p != m.h.dir() {
+				l.joins = append(l.joins, p)
+			}
+		}
+	}
+	return l
+}
+
+// Leaves names the leaves below the task's cgroup.
+func (m *Manager) Leaves() []string {
+	dir := m.h.dir()
+	if m.h.version() == V1 {
+		dir = m.h.paths()["freezer"]
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() {
+			names = append(names, e.Name())
+		}
+	}
+	return names
 }
 
 func unwrapPathErr(err error) error {

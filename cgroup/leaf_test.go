@@ -121,3 +121,40 @@ func TestProcsTreeVanishing(t *testing.T) {
 		t.Fatalf("procsTree of a missing cgroup = %v, %v; want nothing", got, err)
 	}
 }
+
+// TestLeavesFound: the leaves below a task's cgroup are listed by name and
+// can be killed and removed by name by another process (a leaf whose exec
+// died without removing it).
+func TestLeavesFound(t *testing.T) {
+	requireCgroupV2(t, unifiedMount)
+	id := testID(t)
+	m := newTestManager(t, Config{Version: Hybrid, Parent: testParent, ID: id})
+	made, err := m.NewLeaf("exec-1-2-abc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lfd, _ := made.FD()
+	c, daemon := startDaemonChild(t, &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: lfd}, nil)
+	if got := m.Leaves(); !slices.Equal(got, []string{"exec-1-2-abc"}) {
+		t.Fatalf("Leaves() = %v", got)
+	}
+	loaded, err := Load(Config{Version: Hybrid, Parent: testParent, ID: id}, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := loaded.Leaf("exec-1-2-abc")
+	if err := l.KillAll(); err != nil {
+		t.Fatalf("KillAll: %v", err)
+	}
+	c.waitKilled(t)
+	assertGone(t, daemon)
+	if err := l.Delete(); err != nil {
+		t.Fatalf("Delete: %v", err)
+	}
+	if got := m.Leaves(); len(got) != 0 {
+		t.Fatalf("Leaves() after Delete = %v", got)
+	}
+	if err := made.Delete(); err != nil { // its fd; the directory is gone
+		t.Fatalf("Delete of a removed leaf: %v", err)
+	}
+}

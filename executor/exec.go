@@ -151,7 +151,7 @@ func mergeEnv(base, over []string) []string {
 // exec'd process and everything it started are killed. Whatever the exec'd
 // process leaves running when it exits is killed too, the way a task's
 // leftovers are: nothing of an exec outlives it, and its leaf cgroup goes.
-func runExec(ctx context.Context, tg *execTarget, c *ExecCommand) (*ProcessState, error) {
+func runExec(ctx context.Context, tg *execTarget, c *ExecCommand) (ps *ProcessState, err error) {
 	plan, err := execPlan(c, tg.settings)
 	if err != nil {
 		return nil, err
@@ -160,27 +160,60 @@ func runExec(ctx context.Context, tg *execTarget, c *ExecCommand) (*ProcessState
 	if paused, err := tg.cg.Paused(); err == nil && paused {
 		return nil, ErrPaused
 	}
-	leaf, err := tg.cg.NewLeaf("exec-" + randomID())
+	sweepLeaves(tg.cg, tg.log)
+	leaf, err := tg.cg.NewLeaf(leafName())
 	if err != nil {
 		return nil, err
 	}
 	var st streams
-	ps, err := startExec(ctx, tg, plan, leaf, &st, c)
-	// Nothing of the exec outlives it: kill what is left in its leaf, let
-	// the output drain (its writers are gone), remove the leaf.
-	errs := &multierror.Error{ErrorFormat: oneLine}
-	if err != nil {
-		errs = multierror.Append(errs, err)
+	// Nothing of the exec outlives it, whatever way it ends (a panic
+	// too): kill what is left in its leaf, let the output drain, remove
+	// the leaf.
+	defer func() {
+		if kerr := leaf.KillAll(); kerr != nil {
+			err = multierror.Append(err, kerr)
+		}
+		st.closeChildFiles()
+		st.drain(execDrainGrace)
+		if derr := leaf.Delete(); derr != nil {
+			err = multierror.Append(err, derr)
+		}
+		if me, ok := err.(*multierror.Error); ok {
+			me.ErrorFormat = oneLine
+			err = me.ErrorOrNil()
+		}
+	}()
+	return startExec(ctx, tg, plan, leaf, &st, c)
+}
+
+// execDrainGrace is how long an exec's output may take to drain after the
+// command and everything in its leaf are gone.
+const execDrainGrace = 200 * time.Millisecond
+
+// leafName names an exec's leaf after the process that runs the exec, so
+// that a leaf whose owner died without removing it (SIGKILL) can be told
+// apart from one in use: exec-PID-STARTTIME-RANDOM.
+func leafName() string {
+	return fmt.Sprintf("exec-%d-%d-%s", os.Getpid(), ownStartTime(), randomID())
+}
+
+// sweepLeaves kills and removes the exec leaves of the task whose owner is
+// dead: an exec whose berth was killed outright leaves its command's
+// children running in one.
+func sweepLeaves(cg *cgroup.Manager, log hclog.Logger) {
+	for _, name := range cg.Leaves() {
+		var pid int
+		var start uint64
+		if _, err := fmt.Sscanf(name, "exec-%d-%d-", &pid, &start); err != nil || alive(pid, start) {
+			continue
+		}
+		leaf := cg.Leaf(name)
+		if err := leaf.KillAll(); err == nil {
+			err = leaf.Delete()
+		} else {
+			log.Warn("remove the leaf of a dead exec", "leaf", name, "error", err)
+		}
 	}
-	if kerr := leaf.KillAll(); kerr != nil {
-		errs = multierror.Append(errs, kerr)
-	}
-	st.closeChildFiles()
-	st.copies.Wait()
-	if derr := leaf.Delete(); derr != nil {
-		errs = multierror.Append(errs, derr)
-	}
-	return ps, errs.ErrorOrNil()
 }
 
 // spawned is the exec helper as its starting thread reports it.

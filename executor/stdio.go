@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/berthrun/berth/nsinit"
 	"golang.org/x/sys/unix"
@@ -22,6 +23,41 @@ type streams struct {
 	// copies are the goroutines draining output; they end when every
 	// writer in the task is gone.
 	copies sync.WaitGroup
+	// readers are the parent's ends the copies read (output pipes, a pty
+	// master), for drain to close.
+	mu      sync.Mutex
+	readers []*os.File
+}
+
+// reading records a parent-side end a copy reads.
+func (s *streams) reading(f *os.File) {
+	s.mu.Lock()
+	s.readers = append(s.readers, f)
+	s.mu.Unlock()
+}
+
+// drain waits for the output copies to end, at most grace: a process that
+// is not the one waited for (a task process that reopened an exec'd
+// process's stdout through /proc, or opened its pty) can hold the other end
+// open for ever. Past grace the parent's ends are closed, which ends the
+// copies: what such a process writes later is not the exec's output.
+func (s *streams) drain(grace time.Duration) {
+	done := make(chan struct{})
+	go func() {
+		s.copies.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return
+	case <-time.After(grace):
+	}
+	s.mu.Lock()
+	for _, f := range s.readers {
+		f.Close()
+	}
+	s.mu.Unlock()
+	<-done
 }
 
 // stdio returns the child's fds 0, 1 and 2. Files are handed over as they
@@ -89,6 +125,7 @@ func (s *streams) output(w io.Writer) (*os.File, error) {
 		return nil, fmt.Errorf("output pipe: %w", err)
 	}
 	s.childFiles = append(s.childFiles, pw)
+	s.reading(pr)
 	s.copies.Add(1)
 	go func() {
 		defer s.copies.Done()
@@ -121,6 +158,7 @@ func (s *streams) closeChildFiles() {
 // gone (the master then reads EIO); the copy counts in s.copies. The input
 // goroutine ends with in's end of file or at its first write after that.
 func (s *streams) relayConsole(master *os.File, in io.Reader, out io.Writer, resize <-chan WindowSize) {
+	s.reading(master)
 	s.copies.Add(1)
 	done := make(chan struct{})
 	go func() {

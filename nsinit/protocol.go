@@ -223,6 +223,9 @@ func (f *fdReader) Read(p []byte) (int, error) {
 		if err == nil {
 			err = rerr
 		}
+		// On error recvmsg's counts are -1: an io.Reader never returns
+		// a negative count (json's decoder slices with it).
+		n, oobn = max(n, 0), max(oobn, 0)
 		if oobn > 0 {
 			f.keep(oob[:oobn])
 		}

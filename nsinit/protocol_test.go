@@ -507,3 +507,29 @@ func TestReceiverTakesFDs(t *testing.T) {
 		t.Fatal("read after the last message did not end at end of file")
 	}
 }
+
+// TestReceiverPeerReset: a child that dies with the plan unread resets the
+// socket; the receiver returns the error (the exec helper can be killed by
+// the task it joins), never a negative count that panics the decoder.
+func TestReceiverPeerReset(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		t.Fatal(err)
+	}
+	parent := os.NewFile(uintptr(fds[0]), "parent")
+	defer parent.Close()
+	// The parent's plan sits unread in the child's queue when it dies.
+	if _, err := parent.Write([]byte(`{"version":2}` + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(fds[1])
+	rcv := NewReceiver(parent)
+	defer rcv.Close()
+	m, err := rcv.Next()
+	if err == nil {
+		t.Fatalf("Next after the peer reset = %+v, want an error", m)
+	}
+}

@@ -21,22 +21,27 @@ const reaperArg0 = "berth-reaper"
 // it holds as berthFD, as the reaper image "berth-reaper ... exited:STATUS"
 // or "... stop"; the task stays a child of the process across the exec.
 //
-// argv: berthFD stateDir cgroupParent logLevel id pid stopSignal grace.
+// argv: berthFD reportFD stateDir cgroupParent logLevel id pid stopSignal
+// grace. Once it handles SIGTERM it sends the launch report on reportFD,
+// which the supervisor kept open for it: `run -d` prints the id only then.
 //
 // It execs from the main thread: an execve from another thread of a
 // process shows the process as a zombie for a moment (the kernel ends the
 // old leader thread), and the verbs would take the supervisor for dead.
 func reaper(args []string) int {
-	if len(args) != 8 {
-		fmt.Fprintf(os.Stderr, "berth: reaper: want 8 arguments, got %d\n", len(args))
+	if len(args) != 9 {
+		fmt.Fprintf(os.Stderr, "berth: reaper: want 9 arguments, got %d\n", len(args))
 		return 125
 	}
 	berthFD, err1 := strconv.Atoi(args[0])
-	pid, err2 := strconv.Atoi(args[5])
-	if err1 != nil || err2 != nil || berthFD < 3 || pid <= 0 {
-		fmt.Fprintf(os.Stderr, "berth: reaper: bad fd %q or pid %q\n", args[0], args[5])
+	reportFD, err2 := strconv.Atoi(args[1])
+	pid, err3 := strconv.Atoi(args[6])
+	if err1 != nil || err2 != nil || err3 != nil || berthFD < 3 || reportFD < 3 || pid <= 0 {
+		fmt.Fprintf(os.Stderr, "berth: reaper: bad fds %q, %q or pid %q\n", args[0], args[1], args[6])
 		return 125
 	}
+	id := args[5]
+	args = append([]string{args[0]}, args[2:]...)
 	// Its /proc entries, the fd of berth's binary among them, stay closed
 	// to a task that sees the host's processes (--pid host).
 	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
@@ -46,6 +51,16 @@ func reaper(args []string) int {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM)
 	_ = os.WriteFile(fmt.Sprintf("/proc/self/task/%d/comm", os.Getpid()), []byte(reaperArg0), 0)
+	// The id is a task id (letters, digits, '_', '.', '-'): nothing in it
+	// needs escaping in JSON.
+	// Only ever into a pipe: were the fd not passed on, the number could
+	// be a file this process opened itself.
+	var st unix.Stat_t
+	if err := unix.Fstat(reportFD, &st); err == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO {
+		rep := os.NewFile(uintptr(reportFD), "report")
+		fmt.Fprintf(rep, "{\"id\":%q,\"pid\":%d}\n", id, pid)
+		rep.Close()
+	}
 
 	// Wait without reaping (WNOWAIT) in a goroutine, and hand over from
 	// this one, the main thread's (see init): the task is reaped in the

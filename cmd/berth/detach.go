@@ -137,26 +137,36 @@ func supervise(g *globals, f *runFlags, cmd *executor.Command) int {
 		send(launchReport{ID: cmd.ID, Error: err.Error(), Code: code})
 		return code
 	}
-	send(launchReport{ID: cmd.ID, Pid: ps.Pid})
 	// The supervisor idles for the task's whole life: it execs itself into
 	// a reaper, a fresh image that waits for the task with only its pid in
 	// hand, so none of the launch stays resident. The task stays its child
 	// across the exec. The lean reaper is berth-init (beside berth), which
 	// hands over to this binary, through an fd of it, once there is more
 	// to do than wait: when the task has exited, or on SIGTERM.
+	//
+	// The reaper sends the launch report (on fd 3, kept open across the
+	// exec) once it handles SIGTERM: from the moment `run -d` prints the
+	// id, a SIGTERM to the supervisor stops the task, never ends the
+	// supervisor between two images and leaves the task unreaped.
 	rargs := []string{g.stateDir, g.cgroupParent, g.logLevel, cmd.ID, strconv.Itoa(ps.Pid), f.stopSignal, f.grace.String()}
+	// The launch marked every inherited fd close-on-exec: keep the report
+	// pipe open for the reaper.
+	if _, err := unix.FcntlInt(uintptr(reportFD), unix.F_SETFD, 0); err != nil {
+		g.log.Warn("keep the report pipe open", "error", err)
+	}
 	if init := executor.FindInit(""); init != "/proc/self/exe" {
 		if self, err := os.Open("/proc/self/exe"); err == nil {
 			if _, err := unix.FcntlInt(self.Fd(), unix.F_SETFD, 0); err == nil {
-				err = syscall.Exec(init, append([]string{reaperArg0, strconv.Itoa(int(self.Fd()))}, rargs...), os.Environ())
+				err = syscall.Exec(init, append([]string{reaperArg0, strconv.Itoa(int(self.Fd())), strconv.Itoa(reportFD)}, rargs...), os.Environ())
 				g.log.Warn("exec lean reaper", "path", init, "error", err)
 			}
 			self.Close()
 		}
 	}
-	err = syscall.Exec("/proc/self/exe", append([]string{reaperArg0}, rargs...), os.Environ())
+	err = syscall.Exec("/proc/self/exe", append(append([]string{reaperArg0}, rargs...), "report:"+strconv.Itoa(reportFD)), os.Environ())
 	// Only a failed exec gets here: reap in this image instead.
 	g.log.Warn("exec reaper", "error", err)
+	send(launchReport{ID: cmd.ID, Pid: ps.Pid})
 	return reap(executor.NewStore(g.stateDir, g.cgroupParent, g.log), cmd.ID, ps.Pid, f.stopSignal, f.grace, sigs, false)
 }
 
@@ -164,9 +174,11 @@ func supervise(g *globals, f *runFlags, cmd *executor.Command) int {
 const reaperArg0 = "berth-reaper"
 
 // reaperMain is the reaper image: argv is state dir, cgroup parent, log
-// level, id, pid, stop signal, grace, and from the lean reaper (berth-init)
-// one more: "stop" (it got SIGTERM: stop the task, then reap it) or
-// "exited:STATUS" (it reaped the task with that wait status: finish it).
+// level, id, pid, stop signal, grace, and a mode: "report:FD" (exec'd by
+// the supervisor: send the launch report on FD once SIGTERM is handled,
+// then reap), or from the lean reaper (berth-init) "stop" (it got SIGTERM:
+// stop the task, then reap it) or "exited:STATUS" (it reaped the task with
+// that wait status: finish it).
 func reaperMain(args []string) int {
 	if len(args) != 7 && len(args) != 8 {
 		return fail(exitBerth, fmt.Errorf("reaper: want 7 or 8 arguments, got %d", len(args)))
@@ -195,6 +207,17 @@ func reaperMain(args []string) int {
 		switch {
 		case mode == "stop":
 			stopNow = true
+		case strings.HasPrefix(mode, "report:"):
+			fd, err := strconv.Atoi(strings.TrimPrefix(mode, "report:"))
+			if err != nil || fd < 3 {
+				return fail(exitBerth, fmt.Errorf("reaper: report fd %q", mode))
+			}
+			var st unix.Stat_t
+			if err := unix.Fstat(fd, &st); err == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO {
+				rep := os.NewFile(uintptr(fd), "report")
+				_ = json.NewEncoder(rep).Encode(&launchReport{ID: args[3], Pid: pid})
+				rep.Close()
+			}
 		case strings.HasPrefix(mode, "exited:"):
 			ws, err := strconv.Atoi(strings.TrimPrefix(mode, "exited:"))
 			if err != nil {

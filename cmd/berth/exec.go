@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -60,6 +62,19 @@ func execCommand(g *globals) *cobra.Command {
 func cmdExec(g *globals, f *execFlags, id string, argv []string) int {
 	if f.timeout < 0 {
 		return failUsage("exec", errors.New("--timeout: must not be negative"))
+	}
+	// The library names its fields; the flags are checked here, so the
+	// error names the flag.
+	for _, kv := range f.env {
+		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+			return failUsage("exec", fmt.Errorf("--env %q: want K=V", kv))
+		}
+	}
+	if f.cwd != "" && !filepath.IsAbs(f.cwd) {
+		return failUsage("exec", fmt.Errorf("--cwd %q: must be an absolute path", f.cwd))
+	}
+	if u, g, hasGroup := strings.Cut(f.user, ":"); f.user != "" && (u == "" || hasGroup && (g == "" || strings.Contains(g, ":"))) {
+		return failUsage("exec", fmt.Errorf("--user %q: want USER[:GROUP]", f.user))
 	}
 	c := &executor.ExecCommand{
 		Cmd: argv[0], Args: argv[1:], Env: f.env, Cwd: f.cwd, User: f.user,
