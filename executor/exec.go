@@ -208,9 +208,11 @@ func sweepLeaves(cg *cgroup.Manager, log hclog.Logger) {
 			continue
 		}
 		leaf := cg.Leaf(name)
-		if err := leaf.KillAll(); err == nil {
+		err := leaf.KillAll()
+		if err == nil {
 			err = leaf.Delete()
-		} else {
+		}
+		if err != nil {
 			log.Warn("remove the leaf of a dead exec", "leaf", name, "error", err)
 		}
 	}

@@ -1,7 +1,6 @@
 package executor
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -74,33 +73,24 @@ func awaitSetup(rcv *nsinit.Receiver, mark func(string)) (res *setupResult, err 
 			res.console = nil
 		}
 	}()
-	for res.ready == nil {
-		m, err := rcv.Next()
-		switch {
-		case err == io.EOF:
-			return res, errors.New("expected ready, got end of file (init stage exited during setup)")
-		case err != nil:
-			return res, fmt.Errorf("expected ready: %w", err)
-		case m.Type == nsinit.MsgConsole && res.console == nil:
-			fd := rcv.TakeFD()
-			if fd < 0 {
-				return res, errNoConsole
-			}
-			if res.console, err = consoleFile(fd); err != nil {
-				return res, err
-			}
-		case m.Type == nsinit.MsgError:
-			return res, setupError(m)
-		case m.Type == nsinit.MsgReady:
-			res.ready = m
-		default:
-			return res, fmt.Errorf("expected ready, got %q", m.Type)
+	m, err := rcv.Expect(nsinit.MsgReady)
+	if fd := rcv.TakeConsole(); fd >= 0 {
+		var cerr error
+		if res.console, cerr = consoleFile(fd); cerr != nil && err == nil {
+			err = cerr
 		}
 	}
+	switch {
+	case err != nil:
+		return res, err
+	case m.Type == nsinit.MsgError:
+		return res, setupError(m)
+	}
+	res.ready = m
 	mark("init stage setup")
 	// After ready, end-of-file is the close-on-exec socket closing in a
 	// successful execve; an error message is a failed one.
-	m, err := rcv.Next()
+	m, err = rcv.Next()
 	switch {
 	case err == io.EOF:
 	case err != nil:
@@ -113,5 +103,3 @@ func awaitSetup(rcv *nsinit.Receiver, mark func(string)) (res *setupResult, err 
 	mark("exec")
 	return res, nil
 }
-
-var errNoConsole = errors.New("init stage sent a console message without the pty master")

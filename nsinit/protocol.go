@@ -163,8 +163,9 @@ func SendPlan(w io.Writer, p *Plan) error {
 
 // Receiver reads the child's messages in the parent.
 type Receiver struct {
-	dec *json.Decoder
-	fds *fdReader
+	dec     *json.Decoder
+	fds     *fdReader
+	console int // a pty master Expect took, or -1
 }
 
 // NewReceiver reads messages from r. From a socket file it also takes the
@@ -173,9 +174,9 @@ type Receiver struct {
 func NewReceiver(r io.Reader) *Receiver {
 	if f, ok := r.(*os.File); ok {
 		fr := &fdReader{conn: f}
-		return &Receiver{dec: json.NewDecoder(fr), fds: fr}
+		return &Receiver{dec: json.NewDecoder(fr), fds: fr, console: -1}
 	}
-	return &Receiver{dec: json.NewDecoder(r)}
+	return &Receiver{dec: json.NewDecoder(r), console: -1}
 }
 
 // TakeFD returns the oldest fd received with the messages read so far, or
@@ -189,6 +190,9 @@ func (r *Receiver) TakeFD() int {
 
 // Close closes every received fd nobody took.
 func (r *Receiver) Close() {
+	if fd := r.TakeConsole(); fd >= 0 {
+		unix.Close(fd)
+	}
 	if r.fds == nil {
 		return
 	}
@@ -280,18 +284,35 @@ func (r *Receiver) Next() (*Message, error) {
 }
 
 // Expect waits for a message of type want. A child error comes back as
-// itself (the caller turns it into a typed error); anything else is
-// "expected want, got X".
+// itself (the caller turns it into a typed error); a console before it is
+// taken (TakeConsole gives its pty master); anything else is "expected
+// want, got X".
 func (r *Receiver) Expect(want string) (*Message, error) {
-	m, err := r.Next()
-	if err == io.EOF {
-		return nil, fmt.Errorf("expected %s, got end of file (init stage exited during setup)", want)
+	for {
+		m, err := r.Next()
+		if err == io.EOF {
+			return nil, fmt.Errorf("expected %s, got end of file (init stage exited during setup)", want)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("expected %s: %w", want, err)
+		}
+		if m.Type == MsgConsole && want != MsgConsole && r.console < 0 {
+			if r.console = r.TakeFD(); r.console < 0 {
+				return nil, fmt.Errorf("expected %s: a console message came without its pty master", want)
+			}
+			continue
+		}
+		if m.Type != want && m.Type != MsgError {
+			return nil, fmt.Errorf("expected %s, got %q", want, m.Type)
+		}
+		return m, nil
 	}
-	if err != nil {
-		return nil, fmt.Errorf("expected %s: %w", want, err)
-	}
-	if m.Type != want && m.Type != MsgError {
-		return nil, fmt.Errorf("expected %s, got %q", want, m.Type)
-	}
-	return m, nil
+}
+
+// TakeConsole returns the pty master a console message brought, or -1;
+// the caller owns it.
+func (r *Receiver) TakeConsole() int {
+	fd := r.console
+	r.console = -1
+	return fd
 }

@@ -533,3 +533,51 @@ func TestReceiverPeerReset(t *testing.T) {
 		t.Fatalf("Next after the peer reset = %+v, want an error", m)
 	}
 }
+
+// TestExpectTakesConsole: a console before ready is taken by Expect, its
+// pty master kept for TakeConsole (once); a console message without its
+// fd is an error naming what was expected.
+func TestExpectTakesConsole(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		t.Fatal(err)
+	}
+	parent := os.NewFile(uintptr(fds[0]), "parent")
+	defer parent.Close()
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := unix.Sendmsg(fds[1], appendMessage(nil, &Message{Type: MsgConsole}), unix.UnixRights(int(w.Fd())), nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	if err := writeMessage(os.NewFile(uintptr(fds[1]), "child"), &Message{Type: MsgReady}); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(fds[1])
+	rcv := NewReceiver(parent)
+	defer rcv.Close()
+	m, err := rcv.Expect(MsgReady)
+	if err != nil || m.Type != MsgReady {
+		t.Fatalf("Expect(ready) = %+v, %v", m, err)
+	}
+	fd := rcv.TakeConsole()
+	if fd < 0 {
+		t.Fatal("no console taken")
+	}
+	unix.Close(fd)
+	if rcv.TakeConsole() != -1 {
+		t.Error("the console was taken twice")
+	}
+
+	// Without the fd (a plain stream): an error, not a silent skip.
+	rcv = NewReceiver(strings.NewReader(`{"type":"console"}` + "\n" + `{"type":"ready"}` + "\n"))
+	if _, err := rcv.Expect(MsgReady); err == nil || !strings.Contains(err.Error(), "expected ready") || !strings.Contains(err.Error(), "pty master") {
+		t.Errorf("Expect(ready) after a console without fd: %v", err)
+	}
+}

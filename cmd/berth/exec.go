@@ -17,12 +17,11 @@ import (
 
 // execFlags are `berth exec`'s flags.
 type execFlags struct {
-	tty      bool
-	timeout  time.Duration
-	user     string
-	env      []string
-	cwd      string
-	detached bool
+	tty     bool
+	timeout time.Duration
+	user    string
+	env     []string
+	cwd     string
 }
 
 func execCommand(g *globals) *cobra.Command {
