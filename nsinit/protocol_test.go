@@ -556,10 +556,11 @@ func TestExpectTakesConsole(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Close()
-	if err := writeMessage(os.NewFile(uintptr(fds[1]), "child"), &Message{Type: MsgReady}); err != nil {
+	child := os.NewFile(uintptr(fds[1]), "child")
+	if err := writeMessage(child, &Message{Type: MsgReady}); err != nil {
 		t.Fatal(err)
 	}
-	unix.Close(fds[1])
+	child.Close()
 	rcv := NewReceiver(parent)
 	defer rcv.Close()
 	m, err := rcv.Expect(MsgReady)
