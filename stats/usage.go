@@ -1,13 +1,20 @@
-// Package stats holds the shape of a task's resource usage. The collector
-// that fills it lands with the stats issue; until then nothing produces it.
+// Package stats turns readings of a task (its cgroup's counters and its
+// processes' /proc figures) into the TaskResourceUsage schedulers poll:
+// CPU percent from the difference between two readings, per process and in
+// total, and a Measured list in every group naming exactly the fields this
+// host measured for this task, never a silent zero.
 package stats
 
 // TaskResourceUsage is a task's usage at one moment, whole and per pid.
 type TaskResourceUsage struct {
-	Memory    MemoryStats          `json:"memory"`
-	CPU       CPUStats             `json:"cpu"`
-	Timestamp int64                `json:"timestamp"`
-	Pids      map[string]*PidUsage `json:"pids"`
+	Memory    MemoryStats  `json:"memory"`
+	CPU       CPUStats     `json:"cpu"`
+	Processes ProcessStats `json:"processes"`
+	// Timestamp is when the reading was taken, Unix nanoseconds.
+	Timestamp int64 `json:"timestamp"`
+	// Pids maps each process of the task (its host pid, in decimal) to its
+	// share.
+	Pids map[string]*PidUsage `json:"pids"`
 }
 
 // PidUsage is one process's share.
@@ -18,17 +25,23 @@ type PidUsage struct {
 
 // MemoryStats are in bytes; Measured names the fields that were filled.
 type MemoryStats struct {
-	RSS            uint64   `json:"rss"`
-	Cache          uint64   `json:"cache"`
-	Swap           uint64   `json:"swap"`
-	Usage          uint64   `json:"usage"`
-	MaxUsage       uint64   `json:"max_usage"`
-	KernelUsage    uint64   `json:"kernel_usage"`
-	KernelMaxUsage uint64   `json:"kernel_max_usage"`
-	Measured       []string `json:"measured"`
+	RSS            uint64 `json:"rss"`
+	Cache          uint64 `json:"cache"`
+	Swap           uint64 `json:"swap"`
+	Usage          uint64 `json:"usage"`
+	MaxUsage       uint64 `json:"max_usage"`
+	KernelUsage    uint64 `json:"kernel_usage"`
+	KernelMaxUsage uint64 `json:"kernel_max_usage"`
+	// Limit is the task's memory limit, 0 when it has none.
+	Limit uint64 `json:"limit"`
+	// OOMKills counts processes of the task the OOM killer ended.
+	OOMKills uint64   `json:"oom_kills"`
+	Measured []string `json:"measured"`
 }
 
-// CPUStats: modes and percent as Nomad reports them; ticks in MHz-seconds.
+// CPUStats: times in nanoseconds of CPU; Percent of one core (a task busy
+// on two cores shows about 200); TotalTicks the percent in MHz of the host
+// (Percent/100 times one core's MHz), as schedulers account CPU.
 type CPUStats struct {
 	SystemMode       float64  `json:"system_mode"`
 	UserMode         float64  `json:"user_mode"`
@@ -37,4 +50,11 @@ type CPUStats struct {
 	ThrottledTime    uint64   `json:"throttled_time"`
 	TotalTicks       float64  `json:"total_ticks"`
 	Measured         []string `json:"measured"`
+}
+
+// ProcessStats count the task's processes against its limit.
+type ProcessStats struct {
+	Current  uint64   `json:"current"`
+	Limit    uint64   `json:"limit"`
+	Measured []string `json:"measured"`
 }
