@@ -313,11 +313,16 @@ func userOpen(path string) (*os.File, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: "/", Err: err}
 	}
+	defer unix.Close(root)
+	return userOpenAt(root, path)
+}
+
+// userOpenAt is userOpen inside the directory root instead of "/".
+func userOpenAt(root int, path string) (*os.File, error) {
 	fd, err := unix.Openat2(root, path, &unix.OpenHow{
 		Flags:   unix.O_RDONLY | unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC,
 		Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS,
 	})
-	unix.Close(root)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
 	}
@@ -351,6 +356,29 @@ var (
 	errUserKernelFile = errors.New("a procfs or sysfs file, not a user database")
 	errUserTooLarge   = fmt.Errorf("larger than %d MiB", userMaxFile>>20)
 )
+
+// UserNames maps the uids of the passwd file of the task whose root is the
+// directory fd root to their names, read with the same distrust as the init
+// stage reads it (inside the root, no magic links, no kernel files, no
+// FIFOs, bounded). It runs in the parent (berth ps). The first entry of a
+// uid wins, as getpwuid(3) has it.
+func UserNames(root int) (map[int]string, error) {
+	f, err := userOpenAt(root, "/etc/passwd")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names := map[int]string{}
+	err = userReadLines(f, func(line string) bool {
+		if e, ok := passwdParseLine(line); ok {
+			if _, seen := names[e.uid]; !seen {
+				names[e.uid] = e.name
+			}
+		}
+		return true
+	})
+	return names, err
+}
 
 // userReadLines calls fn with each meaningful line of r until fn returns
 // false. Blank lines, '#' comments and NIS compat lines ("+name", "-name",

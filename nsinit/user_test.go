@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 const userTestPasswd = `# the first line is a comment
@@ -292,6 +294,51 @@ func TestLookupUserHostileFiles(t *testing.T) {
 		_, err := LookupUser("0", c.path, filepath.Join(dir, "nogroup"))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("LookupUser with passwd %s: %v, want an error containing %q", c.path, err, c.want)
+		}
+	}
+}
+
+// TestUserNames: berth ps names a task's users from the task's own passwd,
+// opened inside its root: a passwd that links out of the root, through a
+// magic link, or is a FIFO gives an error, never the host's names.
+func TestUserNames(t *testing.T) {
+	root := t.TempDir()
+	if err := os.Mkdir(filepath.Join(root, "etc"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	passwd := filepath.Join(root, "etc", "passwd")
+	if err := os.WriteFile(passwd, []byte("root:x:0:0::/root:/bin/sh\n# c\nalice:x:1000:1000::/home/alice:/bin/sh\nalias:x:1000:1000::/:/bin/sh\nbad\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	dir, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(dir)
+	names, err := UserNames(dir)
+	if err != nil || names[0] != "root" || names[1000] != "alice" || len(names) != 2 {
+		t.Fatalf("UserNames = %v, %v; want root and alice (first entry wins)", names, err)
+	}
+	for name, plant := range map[string]func() error{
+		"absolute symlink out": func() error { return os.Symlink("/etc/passwd", passwd) },
+		"magic link":           func() error { return os.Symlink("/proc/self/root/etc/passwd", passwd) },
+		"fifo":                 func() error { return unix.Mkfifo(passwd, 0o644) },
+	} {
+		os.Remove(passwd)
+		if err := plant(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := UserNames(dir)
+		if name == "absolute symlink out" {
+			// Resolved inside the root: the link names the root's own
+			// (now missing) /etc/passwd, never the host's.
+			if err == nil && len(got) > 0 {
+				t.Errorf("%s: read %v", name, got)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("%s: read %v, want an error", name, got)
 		}
 	}
 }
