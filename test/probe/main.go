@@ -186,6 +186,12 @@ func main() {
 		}
 	case "memhog":
 		memhog(need(rest, 1, "memhog SIZE")[0])
+	case "memhold":
+		// memhog, then hold the memory until killed.
+		memhog(need(rest, 1, "memhold SIZE")[0])
+		for {
+			time.Sleep(time.Hour)
+		}
 	case "forkbomb":
 		max := 200
 		if len(rest) > 0 {
@@ -663,7 +669,6 @@ func memhog(size string) {
 		fail("memhog: %v", err)
 	}
 	const chunk = 1 << 20
-	var keep [][]byte
 	var total int64
 	for total < n {
 		sz := int64(chunk)
@@ -674,12 +679,14 @@ func memhog(size string) {
 		for i := 0; i < len(b); i += 4096 {
 			b[i] = 1
 		}
-		keep = append(keep, b)
+		held = append(held, b)
 		total += sz
 	}
 	emit(map[string]any{"allocated": total})
-	_ = keep
 }
+
+// held keeps what memhog allocated reachable (memhold holds it).
+var held [][]byte
 
 func forkbomb(max int) {
 	self, err := os.Executable()
