@@ -24,6 +24,11 @@ type PidUsage struct {
 }
 
 // MemoryStats are in bytes; Measured names the fields that were filled.
+// Every Measured list in this package uses the fields' JSON names and is
+// sorted. In MemoryStats it may also hold "rss_from_procs": RSS is then
+// the sum over the task's processes (it has no memory cgroup), which
+// counts a page shared by several processes once for each, so it is not
+// the task's usage.
 type MemoryStats struct {
 	RSS            uint64 `json:"rss"`
 	Cache          uint64 `json:"cache"`
@@ -41,7 +46,10 @@ type MemoryStats struct {
 
 // CPUStats: times in nanoseconds of CPU; Percent of one core (a task busy
 // on two cores shows about 200); TotalTicks the percent in MHz of the host
-// (Percent/100 times one core's MHz), as schedulers account CPU.
+// (Percent/100 times one core's MHz), as schedulers account CPU. Percent,
+// UserMode, SystemMode and TotalTicks are rates over the time since the
+// previous reading, so the first reading of a task or of a process has
+// none of them in Measured.
 type CPUStats struct {
 	SystemMode       float64  `json:"system_mode"`
 	UserMode         float64  `json:"user_mode"`
@@ -52,7 +60,9 @@ type CPUStats struct {
 	Measured         []string `json:"measured"`
 }
 
-// ProcessStats count the task's processes against its limit.
+// ProcessStats count the task's processes against its limit. Measured may
+// hold "current_from_procs": Current then counts the processes read, the
+// task's cgroup having no pids controller.
 type ProcessStats struct {
 	Current  uint64   `json:"current"`
 	Limit    uint64   `json:"limit"`
