@@ -2,13 +2,18 @@ package cgroup
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 	"unicode"
 )
 
@@ -289,5 +294,230 @@ func TestCountersUnlimitedValue(t *testing.T) {
 		if !slices.Equal(c.Measured, []string{"memory_limit"}) || c.MemoryLimit != want {
 			t.Errorf("limit %s: MemoryLimit = %d, Measured %v; want %d, [memory_limit]", value, c.MemoryLimit, c.Measured, want)
 		}
+	}
+}
+
+// spinScript waits for the release, then burns CPU in user mode without
+// starting any other process.
+const spinScript = `read x; while :; do :; done`
+
+// startSpinner starts spinScript in m's cgroup (cloned into the unified
+// cgroup, adopted by the v1 ones), releases it and waits until it has used
+// cpu of CPU time by its own /proc/PID/stat, which the cgroup's counters
+// must then show. It returns the spinner's pid.
+func startSpinner(t *testing.T, m *Manager, cpu time.Duration) int {
+	t.Helper()
+	fd, ok := m.FD()
+	if !ok {
+		t.Fatal("FD() not ok")
+	}
+	cmd := exec.Command("sh", "-c", spinScript)
+	cmd.SysProcAttr = &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}
+	c := startChild(t, cmd)
+	pid := cmd.Process.Pid
+	if err := m.Adopt(pid); err != nil {
+		t.Fatalf("Adopt: %v", err)
+	}
+	c.release(t)
+	// A shared machine may give the spinner little CPU: wait for the CPU
+	// time, not for a wall-clock time.
+	deadline := time.Now().Add(30 * time.Second)
+	for procCPU(t, pid) < cpu {
+		if time.Now().After(deadline) {
+			t.Fatalf("spinner %d used only %s of CPU in 30s", pid, procCPU(t, pid))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return pid
+}
+
+// procCPU is the user plus system time of pid, from /proc/PID/stat (in
+// USER_HZ ticks of 10 ms).
+func procCPU(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	s := readTrim(t, fmt.Sprintf("/proc/%d/stat", pid))
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	// After the command: state ppid pgrp session tty_nr tpgid flags
+	// minflt cminflt majflt cmajflt utime stime.
+	utime, err1 := strconv.ParseUint(f[11], 10, 64)
+	stime, err2 := strconv.ParseUint(f[12], 10, 64)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("/proc/%d/stat: %q", pid, s)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+func counters(t *testing.T, m *Manager) *Counters {
+	t.Helper()
+	c, err := m.Counters()
+	if err != nil {
+		t.Fatalf("Counters: %v", err)
+	}
+	t.Logf("counters: %+v", *c)
+	return c
+}
+
+// assertMeasured fails unless each name is measured (want) or not.
+func assertMeasured(t *testing.T, c *Counters, want bool, names ...string) {
+	t.Helper()
+	for _, n := range names {
+		if c.has(n) != want {
+			t.Errorf("%s measured: %v, want %v (Measured %v)", n, !want, want, c.Measured)
+		}
+	}
+}
+
+// assertMeasuredIffFile checks, for counters read from one file each, that
+// a counter is measured exactly when its file exists on this host.
+func assertMeasuredIffFile(t *testing.T, c *Counters, dir string, files map[string]string) {
+	t.Helper()
+	for n, file := range files {
+		_, err := os.Stat(filepath.Join(dir, file))
+		assertMeasured(t, c, err == nil, n)
+	}
+}
+
+// TestCountersHybridNoLimits: a hybrid task without limits has CPU times
+// from its unified cgroup and no memory, throttling or pids counter; once
+// removed, reading is an error matching fs.ErrNotExist.
+func TestCountersHybridNoLimits(t *testing.T) {
+	requireCgroupV2(t, unifiedMount)
+	m := newTestManager(t, Config{Version: Hybrid, Parent: testParent, ID: testID(t)})
+	pid := startSpinner(t, m, 300*time.Millisecond)
+	c := counters(t, m)
+	if want := []string{"cpu_system", "cpu_usage", "cpu_user"}; !slices.Equal(c.Measured, want) {
+		t.Errorf("Measured = %v, want %v", c.Measured, want)
+	}
+	if c.CPUUsage < uint64(100*time.Millisecond) {
+		t.Errorf("CPUUsage = %s, want at least 100ms: the spinner alone used %s", time.Duration(c.CPUUsage), procCPU(t, pid))
+	}
+	if c.CPUUser == 0 {
+		t.Errorf("CPUUser = 0 after a user-mode spin")
+	}
+	if err := m.KillAll(); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Delete(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Counters(); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("Counters after Delete: %v, want an error matching fs.ErrNotExist", err)
+	}
+}
+
+// TestCountersHybridLimits: a hybrid task with a memory and a pids limit
+// has its memory and pids counters from its v1 cgroups, the limits as set,
+// and CPU times still; each v1 counter is measured exactly when its file
+// exists on this host (memsw only with swap accounting).
+func TestCountersHybridLimits(t *testing.T) {
+	requireCgroupV2(t, unifiedMount)
+	requireCgroupV1(t, "memory", "pids")
+	const limit = 64 << 20
+	m := newTestManager(t, Config{Version: Hybrid, Parent: testParent, ID: testID(t),
+		Resources: Resources{MemoryBytes: limit, PidsLimit: 32}})
+	startSpinner(t, m, 100*time.Millisecond)
+	c := counters(t, m)
+	assertMeasured(t, c, true, "memory_usage", "memory_limit", "rss", "cache",
+		"pids_current", "pids_limit", "cpu_usage", "cpu_user", "cpu_system")
+	// No cpu limit, so no cpu cgroup to be throttled in.
+	assertMeasured(t, c, false, "throttled_periods", "throttled_time")
+	mem := m.Paths()["memory"]
+	assertMeasuredIffFile(t, c, mem, map[string]string{
+		"memory_max_usage": "memory.max_usage_in_bytes",
+		"swap":             "memory.memsw.usage_in_bytes",
+		"kernel_usage":     "memory.kmem.usage_in_bytes",
+		"kernel_max_usage": "memory.kmem.max_usage_in_bytes",
+	})
+	if c.MemoryLimit != limit {
+		t.Errorf("MemoryLimit = %d, want %d", c.MemoryLimit, limit)
+	}
+	if c.MemoryUsage > limit {
+		t.Errorf("MemoryUsage = %d, above the limit %d", c.MemoryUsage, limit)
+	}
+	if c.PidsLimit != 32 || c.PidsCurrent < 1 {
+		t.Errorf("pids %d of %d, want at least 1 of 32", c.PidsCurrent, c.PidsLimit)
+	}
+	if c.has("oom_kills") && c.OOMKills != 0 {
+		t.Errorf("OOMKills = %d, want 0", c.OOMKills)
+	}
+	if c.CPUUsage < uint64(50*time.Millisecond) || c.CPUUser == 0 {
+		t.Errorf("CPUUsage %s, CPUUser %s: want at least 50ms and some", time.Duration(c.CPUUsage), time.Duration(c.CPUUser))
+	}
+}
+
+// TestCountersHybridCPULimit: a task held to half a CPU is throttled, and
+// the throttling counters come from its v1 cpu cgroup.
+func TestCountersHybridCPULimit(t *testing.T) {
+	requireCgroupV2(t, unifiedMount)
+	requireCgroupV1(t, "cpu")
+	m := newTestManager(t, Config{Version: Hybrid, Parent: testParent, ID: testID(t), Resources: Resources{CPUs: 0.5}})
+	startSpinner(t, m, 200*time.Millisecond)
+	c := counters(t, m)
+	assertMeasured(t, c, true, "cpu_usage", "cpu_user", "cpu_system", "throttled_periods", "throttled_time")
+	assertMeasured(t, c, false, "memory_usage", "pids_current")
+	// A spinner allowed 50ms of every 100ms uses its quota in each period
+	// it runs through.
+	if c.ThrottledPeriods == 0 || c.ThrottledTime == 0 {
+		t.Errorf("throttled %d periods for %s, want some", c.ThrottledPeriods, time.Duration(c.ThrottledTime))
+	}
+}
+
+// TestCountersSeeLaterLimits: a Manager made before another process (the
+// CLI's update) gave the task a v1 pids cgroup reads the new cgroup too.
+func TestCountersSeeLaterLimits(t *testing.T) {
+	requireCgroupV2(t, unifiedMount)
+	requireCgroupV1(t, "pids")
+	cfg := Config{Version: Hybrid, Parent: testParent, ID: testID(t)}
+	m := newTestManager(t, cfg)
+	startSpinner(t, m, 0)
+	assertMeasured(t, counters(t, m), false, "pids_current", "pids_limit")
+	other, err := Load(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	if err := other.Update(Resources{PidsLimit: 9}); err != nil {
+		t.Fatalf("Update: %v", err)
+	}
+	c := counters(t, m)
+	if !c.has("pids_limit") || c.PidsLimit != 9 || c.PidsCurrent < 1 {
+		t.Errorf("pids %d of %d (Measured %v), want at least 1 of 9", c.PidsCurrent, c.PidsLimit, c.Measured)
+	}
+}
+
+// TestCountersV2 reads a cgroup on the unified hierarchy as a V2 task:
+// each counter is measured exactly when its file exists there (on a hybrid
+// host the memory and pids controllers are on v1, so only cpu.stat).
+func TestCountersV2(t *testing.T) {
+	requireCgroupV2(t, unifiedMount)
+	m := newTestManager(t, Config{Version: V2, V2Mount: unifiedMount, Parent: testParent, ID: testID(t)})
+	startSpinner(t, m, 100*time.Millisecond)
+	c := counters(t, m)
+	assertMeasured(t, c, true, "cpu_usage", "cpu_user", "cpu_system")
+	assertMeasured(t, c, false, "kernel_max_usage")
+	assertMeasuredIffFile(t, c, m.Paths()["unified"], map[string]string{
+		"memory_usage":     "memory.current",
+		"memory_max_usage": "memory.peak",
+		"memory_limit":     "memory.max",
+		"swap":             "memory.swap.current",
+		"pids_current":     "pids.current",
+		"pids_limit":       "pids.max",
+	})
+	if c.CPUUsage < uint64(50*time.Millisecond) {
+		t.Errorf("CPUUsage = %s, want at least 50ms", time.Duration(c.CPUUsage))
+	}
+}
+
+// TestCountersV1: a v1 task with a memory limit has memory counters; it
+// has no cpuacct cgroup (no cpu limit), so its CPU times are unknown, not 0.
+func TestCountersV1(t *testing.T) {
+	requireCgroupV1(t, "freezer", "memory")
+	const limit = 32 << 20
+	m := newTestManager(t, Config{Version: V1, Parent: testParent, ID: testID(t), Resources: Resources{MemoryBytes: limit}})
+	c := counters(t, m)
+	assertMeasured(t, c, true, "memory_usage", "memory_limit", "rss", "cache")
+	assertMeasured(t, c, false, "cpu_usage", "cpu_user", "cpu_system", "pids_current", "throttled_periods")
+	if c.MemoryLimit != limit {
+		t.Errorf("MemoryLimit = %d, want %d", c.MemoryLimit, limit)
 	}
 }
