@@ -5,8 +5,9 @@ import (
 	"fmt"
 )
 
-// ErrNotImplemented is returned by the parts of the API that are not built
-// yet (Stats, Exec, UpdateResources).
+// ErrNotImplemented is returned by a part of the API that is not built yet.
+// Every method of Executor and Store is built now; it stays for callers
+// that check for it.
 var ErrNotImplemented = errors.New("not implemented")
 
 // ErrNotRunning is returned when a task has already exited (or never started).

@@ -77,6 +77,8 @@ type Executor struct {
 
 	// attached is a task another process launched (Reattach).
 	attached *attachment
+	// tracker keeps the previous stats reading of the task.
+	tracker *stats.Tracker
 
 	done chan struct{} // closed when the task has exited and is cleaned up
 	exit *ProcessState
@@ -248,11 +250,6 @@ func (e *Executor) Shutdown(signal string, grace time.Duration) error {
 	}
 	<-e.done
 	return e.err
-}
-
-// Stats will stream the task's resource usage. Not built yet.
-func (e *Executor) Stats(ctx context.Context, interval time.Duration) (<-chan *stats.TaskResourceUsage, error) {
-	return nil, ErrNotImplemented
 }
 
 // Exec runs a command inside the running task and returns its combined

@@ -364,8 +364,8 @@ func TestDetachRun(t *testing.T) {
 	res = d.verb("ps")
 	mustSucceed(t, res)
 	lines = strings.Split(strings.TrimSpace(res.stdout), "\n")
-	if len(lines) != 2 || !slices.Equal(strings.Fields(lines[0]), []string{"PID", "COMMAND"}) ||
-		strings.Join(strings.Fields(lines[1]), " ") != fmt.Sprintf("%d /probe/probe trap 100", st.Pid) {
+	if len(lines) != 2 || !slices.Equal(strings.Fields(lines[0]), []string{"PID", "PPID", "USER", "%CPU", "RSS", "COMMAND"}) ||
+		strings.Fields(lines[1])[0] != fmt.Sprint(st.Pid) || !strings.HasSuffix(lines[1], " /probe/probe trap 100") {
 		t.Errorf("ps, want a header and the task's process %d:\n%s", st.Pid, res)
 	}
 	res = d.verb("ps", "--json")

@@ -245,8 +245,12 @@ func TestExecutorSignal(t *testing.T) {
 func TestExecutorNotImplemented(t *testing.T) {
 	t.Parallel()
 	e := executor.New(executor.Config{StateDir: t.TempDir()})
-	if _, err := e.Stats(context.Background(), time.Second); !errors.Is(err, executor.ErrNotImplemented) {
-		t.Errorf("Stats: %v, want ErrNotImplemented", err)
+	// Stats is built: before Launch there is no task to read.
+	if _, err := e.Stats(context.Background(), time.Second); !errors.Is(err, executor.ErrNotRunning) {
+		t.Errorf("Stats before Launch: %v, want ErrNotRunning", err)
+	}
+	if _, err := e.Usage(); !errors.Is(err, executor.ErrNotRunning) {
+		t.Errorf("Usage before Launch: %v, want ErrNotRunning", err)
 	}
 	// Exec is built: before Launch there is no task to exec into.
 	if _, _, err := e.Exec(time.Now().Add(time.Minute), "/bin/true", nil); !errors.Is(err, executor.ErrNotRunning) {

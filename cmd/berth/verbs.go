@@ -3,12 +3,13 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
-	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/berthrun/berth/executor"
+	"github.com/berthrun/berth/stats"
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 )
@@ -33,36 +34,68 @@ func stateCommand(g *globals) *cobra.Command {
 }
 
 func listCommand(g *globals) *cobra.Command {
-	var asJSON bool
+	var asJSON, withStats bool
 	c := &cobra.Command{
-		Use:   "list [--json]",
+		Use:   "list [--json] [--stats]",
 		Short: "list the tasks in the state dir",
 		Args:  noArgs("list"),
-		RunE:  func(cmd *cobra.Command, args []string) error { return exit(cmdList(g, asJSON)) },
+		RunE:  func(cmd *cobra.Command, args []string) error { return exit(cmdList(g, asJSON, withStats)) },
 	}
 	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	c.Flags().BoolVar(&withStats, "stats", false, "add each running task's CPU percent and memory (one stats interval for all)")
 	return c
 }
 
-func cmdList(g *globals, asJSON bool) int {
-	tasks, err := g.store().List()
+// listEntry is a task of `list --json --stats`: its state and its usage.
+type listEntry struct {
+	*executor.State
+	Stats *stats.TaskResourceUsage `json:"stats,omitempty"`
+}
+
+func cmdList(g *globals, asJSON, withStats bool) int {
+	store := g.store()
+	tasks, err := store.List()
 	if err != nil {
 		return fail(exitBerth, err)
 	}
+	var usage map[string]*stats.TaskResourceUsage
+	if withStats {
+		usage = listStats(store, tasks)
+	}
 	if asJSON {
-		if tasks == nil {
-			tasks = []*executor.State{}
+		if !withStats {
+			if tasks == nil {
+				tasks = []*executor.State{}
+			}
+			return printJSON(tasks)
 		}
-		return printJSON(tasks)
+		entries := make([]listEntry, len(tasks))
+		for i, t := range tasks {
+			entries[i] = listEntry{State: t, Stats: usage[t.ID]}
+		}
+		return printJSON(entries)
 	}
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "ID\tPID\tSTATUS\tEXIT\tCREATED")
+	header := "ID\tPID\tSTATUS\tEXIT\tCREATED"
+	if withStats {
+		header += "\tCPU %\tMEM"
+	}
+	fmt.Fprintln(w, header)
 	for _, t := range tasks {
 		exit := "-"
 		if t.Status == executor.StatusStopped {
 			exit = fmt.Sprint(t.ExitCode)
 		}
-		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", t.ID, t.Pid, t.Status, exit, t.Created.Format(time.RFC3339))
+		row := fmt.Sprintf("%s\t%d\t%s\t%s\t%s", t.ID, t.Pid, t.Status, exit, t.Created.Format(time.RFC3339))
+		if withStats {
+			cpu, mem := "-", "-"
+			if u := usage[t.ID]; u != nil {
+				cpu = percent(&u.CPU)
+				mem, _ = memoryColumn(&u.Memory)
+			}
+			row += "\t" + cpu + "\t" + mem
+		}
+		fmt.Fprintln(w, row)
 	}
 	w.Flush()
 	return 0
@@ -191,67 +224,14 @@ func deleteCommand(g *globals) *cobra.Command {
 	return c
 }
 
-// psEntry is one process of `berth ps`.
-type psEntry struct {
-	Pid     int    `json:"pid"`
-	Command string `json:"command"`
-}
+func printJSON(v any) int { return printJSONTo(os.Stdout, v, true) }
 
-func psCommand(g *globals) *cobra.Command {
-	var asJSON bool
-	c := &cobra.Command{
-		Use:   "ps ID [--json]",
-		Short: "list a task's processes",
-		Args:  taskArgs("ps", 0),
-		RunE:  func(cmd *cobra.Command, args []string) error { return exit(cmdPs(g, args[0], asJSON)) },
+// printJSONTo prints v as JSON on w, indented or as one line.
+func printJSONTo(w io.Writer, v any, indent bool) int {
+	enc := json.NewEncoder(w)
+	if indent {
+		enc.SetIndent("", "  ")
 	}
-	c.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	return c
-}
-
-func cmdPs(g *globals, id string, asJSON bool) int {
-	pids, err := g.store().Pids(id)
-	if err != nil {
-		return fail(exitBerth, err)
-	}
-	out := make([]psEntry, 0, len(pids))
-	for _, pid := range pids {
-		cmd := ""
-		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid)); err == nil {
-			cmd = strings.TrimSpace(strings.ReplaceAll(string(b), "\x00", " "))
-		}
-		out = append(out, psEntry{Pid: pid, Command: cmd})
-	}
-	if asJSON {
-		return printJSON(out)
-	}
-	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "PID\tCOMMAND")
-	for _, p := range out {
-		fmt.Fprintf(w, "%d\t%s\n", p.Pid, p.Command)
-	}
-	w.Flush()
-	return 0
-}
-
-// statsCommand is a placeholder until the stats issue lands.
-func statsCommand(g *globals) *cobra.Command {
-	c := &cobra.Command{
-		Use:   "stats ID [--json] [--watch]",
-		Short: "show a task's resource usage (not built yet)",
-		Args:  taskArgs("stats", 0),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return failed(exitBerth, fmt.Errorf("stats: %w", executor.ErrNotImplemented))
-		},
-	}
-	c.Flags().Bool("json", false, "print JSON")
-	c.Flags().Bool("watch", false, "redraw every second")
-	return c
-}
-
-func printJSON(v any) int {
-	enc := json.NewEncoder(os.Stdout)
-	enc.SetIndent("", "  ")
 	if err := enc.Encode(v); err != nil {
 		return fail(exitBerth, err)
 	}
