@@ -51,6 +51,13 @@ type Command struct {
 	Stdout io.Writer
 	Stderr io.Writer
 
+	// Logs keeps a nil Stdout or Stderr in the task's state dir instead of
+	// /dev/null: stdout.log and stderr.log, which the task writes directly
+	// and which stay, with the state, until the task is deleted (detached
+	// tasks: Config.KeepState). Whoever reaps the task keeps them bounded
+	// (package internal/logs).
+	Logs bool
+
 	// Terminal gives the task a pty of its own, from its own devpts, as
 	// its controlling terminal and stdio: berth relays the pty to Stdin and
 	// Stdout (Stderr is unused). TerminalSize is its first size, Resize

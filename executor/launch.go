@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/berthrun/berth/cgroup"
+	"github.com/berthrun/berth/internal/logs"
 	"github.com/berthrun/berth/nsinit"
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-multierror"
@@ -133,7 +134,20 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 	if cmd.Terminal {
 		stdio, err = t.devNullStdio()
 	} else {
-		stdio, err = t.stdio(cmd.Stdin, cmd.Stdout, cmd.Stderr)
+		stdout, stderr := cmd.Stdout, cmd.Stderr
+		if cmd.Logs {
+			if stdout == nil {
+				if stdout, err = t.logFile(logs.Stdout); err != nil {
+					return err
+				}
+			}
+			if stderr == nil {
+				if stderr, err = t.logFile(logs.Stderr); err != nil {
+					return err
+				}
+			}
+		}
+		stdio, err = t.stdio(cmd.Stdin, stdout, stderr)
 	}
 	if err != nil {
 		return err
@@ -238,6 +252,18 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 		}
 	}()
 	return nil
+}
+
+// logFile creates a log file in the task's state dir; the child gets it as
+// it is (a file, not a pipe: nothing stands between the task and its
+// output).
+func (t *task) logFile(name string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(t.dir, name), os.O_WRONLY|os.O_CREATE|os.O_APPEND|os.O_TRUNC, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("log: %w", err)
+	}
+	t.childFiles = append(t.childFiles, f)
+	return f, nil
 }
 
 // settle waits for the exec settings' write started at launch.

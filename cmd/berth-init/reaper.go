@@ -4,9 +4,11 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 
+	"github.com/berthrun/berth/internal/logs"
 	"golang.org/x/sys/unix"
 )
 
@@ -65,6 +67,8 @@ func reaper(args []string) int {
 	// Wait without reaping (WNOWAIT) in a goroutine, and hand over from
 	// this one, the main thread's (see init): the task is reaped in the
 	// hand-over, by whichever image it goes to, never twice.
+	// The task's output in its state dir stays bounded while it runs.
+	go func() { _ = logs.Watch(filepath.Join(args[1], id), make(chan struct{})) }()
 	exited := make(chan error, 1)
 	go func() {
 		for {

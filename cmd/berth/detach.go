@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/berthrun/berth/executor"
+	"github.com/berthrun/berth/internal/logs"
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/sys/unix"
 )
@@ -117,6 +118,9 @@ func supervise(g *globals, f *runFlags, cmd *executor.Command) int {
 	if f.stderr == "" {
 		cmd.Stderr = nil
 	}
+	// What goes to neither file is kept in the task's state dir, for
+	// `berth logs`; the reaper keeps it bounded.
+	cmd.Logs = true
 	// SIGINT and SIGHUP are caught, not ignored: an ignored signal stays
 	// ignored across execve, into the task.
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGINT, syscall.SIGHUP)
@@ -232,6 +236,11 @@ func reaperMain(args []string) int {
 			return fail(exitBerth, fmt.Errorf("reaper: mode %q: want stop or exited:STATUS", mode))
 		}
 	}
+	go func() {
+		if err := logs.Watch(filepath.Join(args[0], args[3]), make(chan struct{})); err != nil {
+			log.Warn("keep the task's logs bounded", "error", err)
+		}
+	}()
 	return reap(store, args[3], pid, args[5], grace, sigs, stopNow)
 }
 

@@ -168,6 +168,7 @@ func newRoot(g *globals) *cobra.Command {
 		listCommand(g),
 		psCommand(g),
 		statsCommand(g),
+		logsCommand(g),
 		killCommand(g),
 		stopCommand(g),
 		pauseCommand(g, false),
