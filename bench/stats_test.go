@@ -106,3 +106,35 @@ func countFDs(b *testing.B) int {
 	}
 	return len(ents)
 }
+
+// BenchmarkPs100 is `berth ps`'s library path, Store.Processes, on a task
+// of 100 processes: the cgroup's pids, each one's stat, status and cmdline,
+// and the task's passwd for the user names.
+func BenchmarkPs100(b *testing.B) {
+	requireRoot(b)
+	cfg := config(b)
+	e := executor.New(cfg)
+	script := "for i in $(seq 99); do sleep 1000 & done; wait"
+	id := newID("ps")
+	if _, err := e.Launch(&executor.Command{ID: id, Cmd: "/bin/sh", Args: []string{"-c", script}}); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		_ = e.Shutdown("", 0)
+		_, _ = e.Wait(context.Background())
+	})
+	if err := waitProcs(e, 100, time.Minute); err != nil {
+		b.Fatal(err)
+	}
+	store := executor.NewStore(cfg.StateDir, cfg.CgroupParent, nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		procs, err := store.Processes(id)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(procs) != 100 {
+			b.Fatalf("%d processes, want 100", len(procs))
+		}
+	}
+}

@@ -271,3 +271,39 @@ func TestListStats(t *testing.T) {
 		t.Errorf("list --stats --json: %s", res.stdout)
 	}
 }
+
+// TestStatsOddNames: processes named with spaces, parentheses and a
+// newline (and longer than comm's 15 bytes) are read like any other by
+// stats and ps.
+func TestStatsOddNames(t *testing.T) {
+	t.Parallel()
+	d := newDetached(t)
+	odd := "/tmp/a) (b c\nd-with-a-long-name"
+	res := d.run([]string{"-d"}, "/bin/sh", "-c", `cp /bin/sleep "$0" && exec "$0" 1000`, odd)
+	if res.code != 0 {
+		t.Fatalf("run -d:\n%s", res)
+	}
+	st := d.waitStatus("running")
+	deadline := time.Now().Add(runTimeout)
+	var procs []executor.Process
+	for {
+		res = d.verb("ps", "--json")
+		mustSucceed(t, res)
+		procs = nil
+		if err := json.Unmarshal([]byte(res.stdout), &procs); err != nil {
+			t.Fatal(err)
+		}
+		if len(procs) == 1 && strings.HasPrefix(procs[0].Command, odd) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if len(procs) != 1 || procs[0].Pid != st.Pid || procs[0].Command != odd+" 1000" {
+		t.Errorf("ps of an oddly named process: %+v", procs)
+	}
+	u := d.statsOf()
+	if p := u.Pids[strconv.Itoa(st.Pid)]; p == nil || !slices.Contains(p.Memory.Measured, "rss") {
+		t.Errorf("stats of an oddly named process: %+v", u.Pids)
+	}
+	mustSucceed(t, d.verb("delete", "--force"))
+}
