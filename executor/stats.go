@@ -48,8 +48,9 @@ func readTask(cg *cgroup.Manager) (*stats.Reading, error) {
 		return nil, err
 	}
 	r.Procs = make([]stats.Proc, 0, len(pids))
+	sr := procfs.NewStatReader()
 	for _, pid := range pids {
-		st, err := procfs.Stat(pid)
+		st, err := sr.Stat(pid)
 		if err != nil {
 			continue // exited meanwhile
 		}

@@ -1,11 +1,13 @@
 package proc
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
+
+	"golang.org/x/sys/unix"
 )
 
 // Stat is the part of /proc/PID/stat berth uses. Field numbers are those
@@ -53,48 +55,74 @@ func (p FS) StartTime(pid int) (uint64, error) {
 	return st.StartTime, nil
 }
 
-// statParse parses the text of a stat file. comm is printed raw between
-// parentheses and may itself contain ") ", so it runs from the first '('
-// to the last ')'; the fields after it are space-separated numbers.
-func statParse(s string) (Stat, error) {
-	open := strings.IndexByte(s, '(')
-	end := strings.LastIndexByte(s, ')')
+// statParse parses the text of a stat file.
+func statParse(s string) (Stat, error) { return statParseBytes([]byte(s)) }
+
+// statParseBytes parses the text of a stat file. comm is printed raw
+// between parentheses and may itself contain ") ", so it runs from the
+// first '(' to the last ')'; the fields after it are space-separated
+// numbers. It allocates nothing but Comm: a poller parses thousands.
+func statParseBytes(s []byte) (Stat, error) {
+	open := bytes.IndexByte(s, '(')
+	end := bytes.LastIndexByte(s, ')')
 	if open < 0 || end < open {
 		return Stat{}, errors.New("no parenthesised command name")
 	}
 	var st Stat
-	pid, err := strconv.Atoi(strings.TrimSpace(s[:open]))
-	if err != nil {
-		return Stat{}, fmt.Errorf("field 1 (pid) %q: not a number", strings.TrimSpace(s[:open]))
+	pid, ok := parseDec(bytes.TrimSpace(s[:open]))
+	if !ok || pid > 1<<31 {
+		return Stat{}, fmt.Errorf("field 1 (pid) %q: not a number", bytes.TrimSpace(s[:open]))
 	}
-	st.Pid = pid
-	st.Comm = s[open+1 : end]
+	st.Pid = int(pid)
+	st.Comm = string(s[open+1 : end])
 
-	// rest[0] is field 3.
-	rest := strings.Fields(s[end+1:])
-	if len(rest)+2 < statMinFields {
-		return Stat{}, fmt.Errorf("%d fields, want at least %d", len(rest)+2, statMinFields)
+	// fields[n] is field n (3 to statMinFields), split on white space.
+	var fields [statMinFields + 1][]byte
+	n := 3
+	for rest := s[end+1:]; n <= statMinFields; n++ {
+		i := 0
+		for i < len(rest) && isSpace(rest[i]) {
+			i++
+		}
+		j := i
+		for j < len(rest) && !isSpace(rest[j]) {
+			j++
+		}
+		if i == j {
+			break
+		}
+		fields[n], rest = rest[i:j], rest[j:]
 	}
-	if len(rest[0]) != 1 {
-		return Stat{}, fmt.Errorf("field 3 (state) %q: not one character", rest[0])
+	if n <= statMinFields {
+		return Stat{}, fmt.Errorf("%d fields, want at least %d", n-1, statMinFields)
 	}
-	st.State = rest[0][0]
+	if len(fields[3]) != 1 {
+		return Stat{}, fmt.Errorf("field 3 (state) %q: not one character", fields[3])
+	}
+	st.State = fields[3][0]
 
 	var perr error
-	field := func(n int) string { return rest[n-3] }
-	signed := func(n int, name string) int64 {
-		v, err := strconv.ParseInt(field(n), 10, 64)
-		if err != nil && perr == nil {
-			perr = fmt.Errorf("field %d (%s) %q: not a number", n, name, field(n))
+	unsigned := func(n int, name string) uint64 {
+		v, ok := parseDec(fields[n])
+		if !ok && perr == nil {
+			perr = fmt.Errorf("field %d (%s) %q: not a number", n, name, fields[n])
 		}
 		return v
 	}
-	unsigned := func(n int, name string) uint64 {
-		v, err := strconv.ParseUint(field(n), 10, 64)
-		if err != nil && perr == nil {
-			perr = fmt.Errorf("field %d (%s) %q: not a number", n, name, field(n))
+	signed := func(n int, name string) int64 {
+		f := fields[n]
+		neg := len(f) > 0 && f[0] == '-'
+		if neg {
+			f = f[1:]
 		}
-		return v
+		v, ok := parseDec(f)
+		if (!ok || v > 1<<63-1) && perr == nil {
+			perr = fmt.Errorf("field %d (%s) %q: not a number", n, name, fields[n])
+		}
+		if neg {
+			return -int64(v)
+		}
+		return int64(v)
 	}
 	st.PPid = int(signed(4, "ppid"))
 	st.PGrp = int(signed(5, "pgrp"))
@@ -107,6 +135,70 @@ func statParse(s string) (Stat, error) {
 	st.RSSPages = signed(24, "rss")
 	if perr != nil {
 		return Stat{}, perr
+	}
+	return st, nil
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' }
+
+// parseDec parses an unsigned decimal number without allocating.
+func parseDec(b []byte) (uint64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		d := uint64(c - '0')
+		if v > (1<<64-1-d)/10 {
+			return 0, false
+		}
+		v = v*10 + d
+	}
+	return v, true
+}
+
+// StatReader reads /proc/PID/stat files through one buffer, for pollers
+// that read every process of a task at every tick. Not safe for
+// concurrent use.
+type StatReader struct {
+	root string
+	buf  []byte
+}
+
+// NewStatReader returns a reader of p's stat files.
+func (p FS) NewStatReader() *StatReader { return &StatReader{root: p.root, buf: make([]byte, 1024)} }
+
+// Stat reads /proc/PID/stat, as FS.Stat does.
+func (r *StatReader) Stat(pid int) (Stat, error) {
+	path := r.root + "/" + strconv.Itoa(pid) + "/stat"
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return Stat{}, procErr("stat", pid, &os.PathError{Op: "open", Path: path, Err: err})
+	}
+	defer unix.Close(fd)
+	n := 0
+	for {
+		m, err := unix.Read(fd, r.buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return Stat{}, procErr("stat", pid, &os.PathError{Op: "read", Path: path, Err: err})
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+		if n == len(r.buf) {
+			r.buf = append(r.buf, make([]byte, len(r.buf))...)
+		}
+	}
+	st, err := statParseBytes(r.buf[:n])
+	if err != nil {
+		return Stat{}, procErr("stat", pid, fmt.Errorf("parse %s: %w", path, err))
 	}
 	return st, nil
 }

@@ -1,6 +1,11 @@
 package proc
 
-import "testing"
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"testing"
+)
 
 func TestStat(t *testing.T) {
 	tests := []struct {
@@ -82,6 +87,55 @@ func TestStatParse(t *testing.T) {
 		if got.Comm != tc.comm || got.Pid != 5 || got.PPid != 1 || got.UTime != 7 || got.STime != 8 ||
 			got.StartTime != 99 || got.VSize != 4096 || got.RSSPages != -1 {
 			t.Errorf("statParse(%q) = %+v; want comm %q and the tail's numbers", tc.in, got, tc.comm)
+		}
+	}
+}
+
+// TestStatReader: the poller's reader gives what Stat gives, for live
+// processes and a fixture root, and a missing pid is not-exist.
+func TestStatReader(t *testing.T) {
+	for _, root := range []string{"/proc", "testdata"} {
+		p := New(root)
+		pids, err := p.Pids()
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := p.NewStatReader()
+		for _, pid := range pids {
+			want, werr := p.Stat(pid)
+			got, gerr := r.Stat(pid)
+			if (werr == nil) != (gerr == nil) || werr == nil && got != want {
+				// A live process may change between the two reads: only
+				// its times and sizes.
+				if root == "testdata" || got.Pid != want.Pid || got.StartTime != want.StartTime {
+					t.Errorf("%s pid %d: reader %+v, %v; Stat %+v, %v", root, pid, got, gerr, want, werr)
+				}
+			}
+		}
+	}
+	if _, err := New("/proc").NewStatReader().Stat(1 << 30); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("missing pid: %v, want not-exist", err)
+	}
+}
+
+func BenchmarkStatReader(b *testing.B) {
+	r := New("/proc").NewStatReader()
+	pid := os.Getpid()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := r.Stat(pid); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkStat(b *testing.B) {
+	p := New("/proc")
+	pid := os.Getpid()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := p.Stat(pid); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
