@@ -305,5 +305,11 @@ func TestStatsOddNames(t *testing.T) {
 	if p := u.Pids[strconv.Itoa(st.Pid)]; p == nil || !slices.Contains(p.Memory.Measured, "rss") {
 		t.Errorf("stats of an oddly named process: %+v", u.Pids)
 	}
+	// In a table, what could steer the terminal is shown as '?'.
+	res = d.verb("ps")
+	mustSucceed(t, res)
+	if lines := strings.Split(strings.TrimSpace(res.stdout), "\n"); len(lines) != 2 || !strings.HasSuffix(lines[1], "/tmp/a) (b c?d-with-a-long-name 1000") {
+		t.Errorf("ps table of an oddly named process:\n%s", res.stdout)
+	}
 	mustSucceed(t, d.verb("delete", "--force"))
 }

@@ -102,7 +102,7 @@ func showUsage(w io.Writer, id string, u *stats.TaskResourceUsage, asJSON bool, 
 		if args, err := procCmdline(pid); err == nil {
 			cmd = args
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", pid, percent(&p.CPU), bytesOr(&p.Memory, "rss", p.Memory.RSS), cmd)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", pid, percent(&p.CPU), bytesOr(&p.Memory, "rss", p.Memory.RSS), printable(cmd))
 	}
 	tw.Flush()
 	return 0
@@ -142,6 +142,19 @@ func bytesOr(m *stats.MemoryStats, field string, v uint64) string {
 }
 
 func has(measured []string, field string) bool { return slices.Contains(measured, field) }
+
+// printable replaces what a task could use to steer the caller's terminal
+// (escape sequences, carriage returns, tabs that break the table) in its
+// command lines and user names with '?': tables are for terminals. JSON
+// keeps them as they are, escaped.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return '?'
+		}
+		return r
+	}, s)
+}
 
 // watchingJSON prints one compact JSON object per line (stats --watch
 // --json), a stream a poller can read line by line.
@@ -196,7 +209,7 @@ func cmdPs(g *globals, id string, asJSON bool) int {
 	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(w, "PID\tPPID\tUSER\t%CPU\tRSS\tCOMMAND")
 	for _, p := range procs {
-		fmt.Fprintf(w, "%d\t%d\t%s\t%.1f\t%s\t%s\n", p.Pid, p.PPid, p.User, p.CPUPercent, humanBytes(p.RSS), p.Command)
+		fmt.Fprintf(w, "%d\t%d\t%s\t%.1f\t%s\t%s\n", p.Pid, p.PPid, printable(p.User), p.CPUPercent, humanBytes(p.RSS), printable(p.Command))
 	}
 	w.Flush()
 	return 0
