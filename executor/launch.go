@@ -44,6 +44,8 @@ type task struct {
 	// closed once it is on disk.
 	exec        *execSettings
 	execWritten chan struct{}
+	// logDir holds the task's logs (Command.Logs), "" when it has none.
+	logDir string
 }
 
 // closeOnExecOnce marks every fd this process inherited close-on-exec, once:
@@ -258,7 +260,16 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 // it is (a file, not a pipe: nothing stands between the task and its
 // output).
 func (t *task) logFile(name string) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(t.dir, name), os.O_WRONLY|os.O_CREATE|os.O_APPEND|os.O_TRUNC, 0o600)
+	if t.logDir == "" {
+		// A tmpfs of their own bounds them: the task holds a writable
+		// fd of each (package logs).
+		dir, err := logs.Mount(t.dir)
+		if err != nil {
+			return nil, err
+		}
+		t.logDir = dir
+	}
+	f, err := os.OpenFile(filepath.Join(t.logDir, name), os.O_WRONLY|os.O_CREATE|os.O_APPEND|os.O_TRUNC, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("log: %w", err)
 	}

@@ -67,6 +67,11 @@ func (s *Store) Processes(id string) ([]Process, error) {
 		} else {
 			p.Command = "[" + stat.Comm + "]"
 		}
+		// Read in three files: still the process whose stat came first?
+		// A pid reused meanwhile would show a stranger's command line.
+		if again, err := procfs.StartTime(pid); err != nil || again != stat.StartTime {
+			continue
+		}
 		out = append(out, p)
 	}
 	return out, nil

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/berthrun/berth/cgroup"
+	"github.com/berthrun/berth/internal/logs"
 	"github.com/berthrun/berth/proc"
 )
 
@@ -145,6 +146,9 @@ func readState(dir string) (*State, error) {
 // files of an interrupted write, then the directory. The default task dir
 // inside it must already be gone (removeTree).
 func removeState(dir string) error {
+	if err := logs.Unmount(dir); err != nil {
+		return fmt.Errorf("state: %w", err)
+	}
 	// The files berth writes first; a directory left with anything else
 	// (a temp file of an interrupted write) is listed and emptied.
 	for _, name := range []string{stateFile, execFile} {

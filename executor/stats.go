@@ -2,7 +2,9 @@ package executor
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"sync"
 	"time"
@@ -152,7 +154,7 @@ func (s *Store) Stats(ctx context.Context, id string) (*stats.TaskResourceUsage,
 	tracker := stats.NewTracker()
 	first, err := readTask(cg)
 	if err != nil {
-		return nil, wrapErr("stats", id, err)
+		return nil, wrapErr("stats", id, goneIsStopped(err))
 	}
 	tracker.Usage(first)
 	select {
@@ -162,9 +164,18 @@ func (s *Store) Stats(ctx context.Context, id string) (*stats.TaskResourceUsage,
 	}
 	second, err := readTask(cg)
 	if err != nil {
-		return nil, wrapErr("stats", id, err)
+		return nil, wrapErr("stats", id, goneIsStopped(err))
 	}
 	return tracker.Usage(second), nil
+}
+
+// goneIsStopped reports a cgroup removed under a reading (the task ended
+// and was cleaned up meanwhile) as the task not running.
+func goneIsStopped(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return ErrNotRunning
+	}
+	return err
 }
 
 // StatsStream streams a running or paused task's usage every interval

@@ -384,8 +384,16 @@ func UserNames(root int) (map[int]string, error) {
 // false. Blank lines, '#' comments and NIS compat lines ("+name", "-name",
 // "+") are skipped: berth does not consult NIS, and treating "+" as a name
 // would be wrong. Lines longer than userMaxLine are skipped whole.
-func userReadLines(r io.Reader, fn func(line string) bool) error {
-	br := bufio.NewReader(r)
+func userReadLines(r io.Reader, fn func(line string) bool) (err error) {
+	// The size was checked at open, but a task can grow the file after
+	// (truncate to a terabyte of holes): never read past the bound.
+	lr := &io.LimitedReader{R: r, N: userMaxFile + 1}
+	br := bufio.NewReader(lr)
+	defer func() {
+		if lr.N <= 0 && err == nil {
+			err = errUserTooLarge
+		}
+	}()
 	var (
 		buf     []byte
 		tooLong bool

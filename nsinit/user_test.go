@@ -3,6 +3,7 @@ package nsinit
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -340,5 +342,33 @@ func TestUserNames(t *testing.T) {
 		if err == nil {
 			t.Errorf("%s: read %v, want an error", name, got)
 		}
+	}
+}
+
+// endless never ends: a passwd a task grows after berth opened it.
+type endless struct{}
+
+func (endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'x'
+	}
+	return len(p), nil
+}
+
+// TestUserReadLinesBounded: a user database that grows after its open (the
+// size was checked then) is read no further than the bound, and that is an
+// error, not a hang.
+func TestUserReadLinesBounded(t *testing.T) {
+	done := make(chan error, 1)
+	go func() {
+		done <- userReadLines(io.MultiReader(strings.NewReader("root:x:0:0::/:/bin/sh\n"), endless{}), func(string) bool { return true })
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, errUserTooLarge) {
+			t.Errorf("userReadLines of an endless file: %v, want %v", err, errUserTooLarge)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("userReadLines of an endless file did not end")
 	}
 }

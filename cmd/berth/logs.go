@@ -53,7 +53,7 @@ func cmdLogs(g *globals, f *logsFlags, id string) int {
 	if _, err := store.Get(id); err != nil {
 		return fail(exitBerth, err)
 	}
-	dir := filepath.Join(g.stateDir, id)
+	dir := filepath.Join(g.stateDir, id, logs.Dir)
 	type stream struct {
 		name string
 		out  io.Writer
@@ -101,11 +101,11 @@ func cmdLogs(g *globals, f *logsFlags, id string) int {
 // the log. A log that does not exist (the stream went to a file of the
 // user's) prints nothing.
 func printLog(w io.Writer, path string, tail int) (int64, error) {
-	old, err := readIfExists(logs.Rotated(path))
+	old, _, err := readEnd(logs.Rotated(path))
 	if err != nil {
 		return 0, err
 	}
-	cur, err := readIfExists(path)
+	cur, size, err := readEnd(path)
 	if err != nil {
 		return 0, err
 	}
@@ -116,15 +116,28 @@ func printLog(w io.Writer, path string, tail int) (int64, error) {
 	if _, err := w.Write(all); err != nil {
 		return 0, err
 	}
-	return int64(len(cur)), nil
+	return size, nil
 }
 
-func readIfExists(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
+// readEnd reads the end of a log, at most logs.FSSize bytes (a task could
+// make its log sparse and huge), and returns its size; a log that does not
+// exist is empty.
+func readEnd(path string) ([]byte, int64, error) {
+	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
+		return nil, 0, nil
 	}
-	return b, err
+	if err != nil {
+		return nil, 0, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, 0, err
+	}
+	start := max(0, fi.Size()-logs.FSSize)
+	b, err := io.ReadAll(io.NewSectionReader(f, start, fi.Size()-start))
+	return b, fi.Size(), err
 }
 
 // lastLines is the end of b holding its last n lines.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/berthrun/berth/executor"
 	"github.com/berthrun/berth/stats"
@@ -149,7 +149,9 @@ func has(measured []string, field string) bool { return slices.Contains(measured
 // keeps them as they are, escaped.
 func printable(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+		// Controls, and format characters such as the bidirectional
+		// overrides that reorder what the terminal shows.
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || unicode.Is(unicode.Cf, r) || r == 0x2028 || r == 0x2029 {
 			return '?'
 		}
 		return r
@@ -230,10 +232,9 @@ func listStats(store *executor.Store, tasks []*executor.State) map[string]*stats
 		}
 		n++
 		go func(id string) {
-			u, err := store.Stats(context.Background(), id)
-			if err != nil && !errors.Is(err, executor.ErrNotRunning) {
-				u = nil
-			}
+			// A task that stopped meanwhile has no figures: its row
+			// shows "-".
+			u, _ := store.Stats(context.Background(), id)
 			ch <- result{id, u}
 		}(t.ID)
 	}

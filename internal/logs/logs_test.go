@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestRotate: a log under the limit is left alone; over it, it is copied
@@ -30,8 +32,9 @@ func TestRotate(t *testing.T) {
 	if rotated, err := Rotate(path, 10); !rotated || err != nil {
 		t.Fatalf("Rotate over the limit = %v, %v", rotated, err)
 	}
-	if b, _ := os.ReadFile(Rotated(path)); string(b) != "1234567890abc\n" {
-		t.Errorf(".1 holds %q", b)
+	// Only the last 10 bytes are kept.
+	if b, _ := os.ReadFile(Rotated(path)); string(b) != "567890abc\n" {
+		t.Errorf(".1 holds %q, want the log's last 10 bytes", b)
 	}
 	w.WriteString("next\n")
 	if b, _ := os.ReadFile(path); string(b) != "next\n" {
@@ -46,7 +49,10 @@ func TestRotate(t *testing.T) {
 // Watch ends when stopped.
 func TestWatch(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, Stderr)
+	if err := os.Mkdir(filepath.Join(dir, Dir), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, Dir, Stderr)
 	w, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		t.Fatal(err)
@@ -62,7 +68,7 @@ func TestWatch(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if fi, err := os.Stat(Rotated(path)); err == nil && fi.Size() > MaxSize {
+		if fi, err := os.Stat(Rotated(path)); err == nil && fi.Size() == MaxSize {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -81,5 +87,58 @@ func TestWatch(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("Watch did not end when stopped")
+	}
+}
+
+// TestRotateHuge: a task that made its log huge and sparse (ftruncate) or
+// wrote far past the limit at once costs one MaxSize copy, and the log is
+// emptied whatever happens to the copy.
+func TestRotateHuge(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, Stdout)
+	w, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.Truncate(1 << 40); err != nil {
+		t.Fatal(err)
+	}
+	if rotated, err := Rotate(path, 1<<20); !rotated || err != nil {
+		t.Fatalf("Rotate = %v, %v", rotated, err)
+	}
+	for f, want := range map[string]int64{path: 0, Rotated(path): 1 << 20} {
+		if fi, err := os.Stat(f); err != nil || fi.Size() != want {
+			t.Errorf("%s: %v, %v; want %d bytes", f, fi, err, want)
+		}
+	}
+}
+
+// TestMountBounds: the logs' tmpfs refuses writes past FSSize (ENOSPC), so
+// a task cannot fill the state dir's filesystem through its log; Unmount
+// removes it.
+func TestMountBounds(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatalf("mounting a tmpfs needs root (running as euid %d)", os.Geteuid())
+	}
+	dir := t.TempDir()
+	mnt, err := Mount(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer Unmount(dir)
+	f, err := os.OpenFile(filepath.Join(mnt, Stdout), os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := unix.Fallocate(int(f.Fd()), 0, 0, 2*FSSize); err == nil {
+		t.Errorf("fallocate of %d bytes in the logs' tmpfs succeeded", 2*FSSize)
+	}
+	if err := Unmount(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(mnt); !os.IsNotExist(err) {
+		t.Errorf("mount point still there: %v", err)
 	}
 }

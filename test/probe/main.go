@@ -186,6 +186,25 @@ func main() {
 		}
 	case "memhog":
 		memhog(need(rest, 1, "memhog SIZE")[0])
+	case "fallocate", "truncate":
+		// Grow fd FD to SIZE at once (a task attacking the file behind
+		// its stdout), and say how that went.
+		a := need(rest, 2, cmd+" FD SIZE")
+		n, err := parseSize(a[1])
+		if err != nil {
+			fail("%s: %v", cmd, err)
+		}
+		fd := atoi(a[0])
+		if cmd == "fallocate" {
+			err = unix.Fallocate(fd, 0, 0, n)
+		} else {
+			err = unix.Ftruncate(fd, n)
+		}
+		res := map[string]any{"op": cmd, "size": n}
+		if err != nil {
+			res["error"] = err.Error()
+		}
+		emit(res)
 	case "memhold":
 		// memhog, then hold the memory until killed.
 		memhog(need(rest, 1, "memhold SIZE")[0])
