@@ -31,9 +31,9 @@ func logsCommand(g *globals) *cobra.Command {
 		Short: "print what a detached task wrote",
 		Long: "Print what a detached task wrote to its stdout (on stdout) and stderr (on\n" +
 			"stderr), kept in its state dir unless run -d --stdout/--stderr sent it to a\n" +
-			"file. Each stream keeps its last " + fmt.Sprint(logs.MaxSize>>20) + " MiB to " + fmt.Sprint(2*logs.MaxSize>>20) + " MiB (older output is dropped;\n" +
-			"a few lines at each rotation may be lost). -f follows new output until the\n" +
-			"task ends or Ctrl-C. delete removes the logs with the task.",
+			"file. Each stream keeps its last " + fmt.Sprint(logs.MaxSize>>20) + " MiB to " + fmt.Sprint(2*logs.MaxSize>>20) + " MiB (older output is dropped,\n" +
+			"and what the task writes while a log is rotated is lost). -f follows new\n" +
+			"output until the task ends or Ctrl-C. delete removes the logs with the task.",
 		Args: taskArgs("logs", 0),
 		RunE: func(cmd *cobra.Command, args []string) error { return exit(cmdLogs(g, f, args[0])) },
 	}
