@@ -52,7 +52,9 @@ type MountScope struct {
 // Owns reports whether a MountTable line is a mount of the scope's task:
 // its mount point or source lies in one of Dirs, or its mount point, root
 // (the path inside the mounted filesystem, which names a bind mount's
-// origin) or source names ID or "berth".
+// origin) or source names ID or has a path element that is berth's
+// ("berth", "berth-*", as /run/berth or /tmp/berth-test-bin-*): not any
+// word holding "berth", which other tests' ids do (TestPlantDecoyBerthInit).
 func (s MountScope) Owns(line string) bool {
 	m, ok := parseMountLine(line)
 	if !ok {
@@ -68,7 +70,17 @@ func (s MountScope) Owns(line string) bool {
 		}
 	}
 	for _, p := range []string{m.mountPoint, m.root, m.source} {
-		if strings.Contains(p, "berth") || (s.ID != "" && strings.Contains(p, s.ID)) {
+		if namesBerth(p) || (s.ID != "" && strings.Contains(p, s.ID)) {
+			return true
+		}
+	}
+	return false
+}
+
+// namesBerth reports whether a path has an element that is berth's own.
+func namesBerth(p string) bool {
+	for _, e := range strings.Split(p, "/") {
+		if e == "berth" || strings.HasPrefix(e, "berth-") || strings.HasPrefix(e, "berth.") {
 			return true
 		}
 	}

@@ -48,6 +48,8 @@ func TestMountScopeOwns(t *testing.T) {
 		{"0:55 / /tmp rw - tmpfs tmpfs rw", false},
 		{"0:56 / /tmp/TestY2/001 rw - tmpfs tmpfs rw", false},
 		{"0:57 / /snap/core/1 ro - squashfs /dev/loop3 ro", false},
+		// Another test's task whose id holds the word berth.
+		{"0:58 / /tmp/TestPlantDecoyBerthInit1/002/testplantdecoyberthinit-12a6/logs rw - tmpfs task-logs rw", false},
 		// Unparsable lines stay in the comparison.
 		{"garbage", true},
 	} {
