@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -31,9 +32,9 @@ func logsCommand(g *globals) *cobra.Command {
 		Short: "print what a detached task wrote",
 		Long: "Print what a detached task wrote to its stdout (on stdout) and stderr (on\n" +
 			"stderr), kept in its state dir unless run -d --stdout/--stderr sent it to a\n" +
-			"file. Each stream keeps its last " + fmt.Sprint(logs.MaxSize>>20) + " MiB to " + fmt.Sprint(2*logs.MaxSize>>20) + " MiB (older output is dropped,\n" +
-			"and what the task writes while a log is rotated is lost). -f follows new\n" +
-			"output until the task ends or Ctrl-C. delete removes the logs with the task.",
+			"file. Each stream keeps its last " + fmt.Sprint(logs.MaxSize>>20) + " MiB to " + fmt.Sprint(2*logs.MaxSize>>20) + " MiB: older output is dropped.\n" +
+			"-f follows new output until the task ends or Ctrl-C. delete removes the\n" +
+			"logs with the task.",
 		Args: taskArgs("logs", 0),
 		RunE: func(cmd *cobra.Command, args []string) error { return exit(cmdLogs(g, f, args[0])) },
 	}
@@ -96,48 +97,42 @@ func cmdLogs(g *globals, f *logsFlags, id string) int {
 	return 0
 }
 
-// printLog prints a log's previous generation and then the log itself, or
-// only their last tail lines (tail < 0: all), and returns how far it read
-// the log. A log that does not exist (the stream went to a file of the
-// user's) prints nothing.
+// printLog prints a log, or only its last tail lines (tail < 0: all), and
+// returns how far it read. A log that does not exist (the stream went to a
+// file of the user's) prints nothing.
 func printLog(w io.Writer, path string, tail int) (int64, error) {
-	old, _, err := readEnd(logs.Rotated(path))
-	if err != nil {
-		return 0, err
-	}
-	cur, size, err := readEnd(path)
-	if err != nil {
-		return 0, err
-	}
-	all := append(old, cur...)
-	if tail >= 0 {
-		all = lastLines(all, tail)
-	}
-	if _, err := w.Write(all); err != nil {
-		return 0, err
-	}
-	return size, nil
-}
-
-// readEnd reads the end of a log, at most logs.FSSize bytes (a task could
-// make its log sparse and huge), and returns its size; a log that does not
-// exist is empty.
-func readEnd(path string) ([]byte, int64, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, 0, nil
+		return 0, nil
 	}
 	if err != nil {
-		return nil, 0, err
+		return 0, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return nil, 0, err
+		return 0, err
 	}
-	start := max(0, fi.Size()-logs.FSSize)
+	// What the reaper keeps is at the end, after a hole: read at most
+	// that much (a task can make its log's size anything).
+	start := logs.DataStart(f, max(0, fi.Size()-2*logs.MaxSize))
 	b, err := io.ReadAll(io.NewSectionReader(f, start, fi.Size()-start))
-	return b, fi.Size(), err
+	if err != nil {
+		return 0, err
+	}
+	if start > 0 {
+		// Cut mid-line by the trim: start at the next whole line.
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[i+1:]
+		}
+	}
+	if tail >= 0 {
+		b = lastLines(b, tail)
+	}
+	if _, err := w.Write(b); err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
 }
 
 // lastLines is the end of b holding its last n lines.
@@ -162,8 +157,8 @@ func lastLines(b []byte, n int) []byte {
 
 // followLog prints what is appended to path from offset on, every 100ms,
 // until ctx ends or ended reports the task gone (then what is left is
-// printed). A log that shrank was rotated: reading starts over at its
-// beginning.
+// printed). Trims keep offsets, so nothing is missed unless the follower
+// falls 10 MiB behind.
 func followLog(ctx context.Context, w io.Writer, path string, offset int64, ended func() bool) error {
 	buf := make([]byte, 64<<10)
 	last := time.Now()
@@ -178,8 +173,10 @@ func followLog(ctx context.Context, w io.Writer, path string, offset int64, ende
 		}
 		if f != nil {
 			if fi, err := f.Stat(); err == nil && fi.Size() < offset {
-				offset = 0
+				offset = 0 // the task truncated its own output
 			}
+			// A trim freed what was not read yet: go on at the data.
+			offset = logs.DataStart(f, offset)
 			for {
 				n, err := f.ReadAt(buf, offset)
 				if n > 0 {

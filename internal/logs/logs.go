@@ -1,24 +1,24 @@
 // Package logs keeps a detached task's output in its state dir, bounded:
 // stdout.log and stderr.log in a tmpfs of their own (Dir, FSSize), which
 // the task writes directly (no process between the task and its output, so
-// none whose death breaks the task's writes). Each is copied to NAME.1 (its
-// last MaxSize bytes) and truncated once it exceeds MaxSize
-// ("copytruncate": the task's O_APPEND writes go on at the new end). What
-// the task writes between the copy and the truncation is lost, as with
-// logrotate's copytruncate.
+// none whose death breaks the task's writes, and nothing that buffers).
+// Once a log holds more than 2 × MaxSize, everything but its last MaxSize
+// bytes is freed by punching a hole over it (FALLOC_FL_PUNCH_HOLE): the
+// file keeps its size, so the task's O_APPEND writes and a follower's
+// offset go on undisturbed, nothing is copied and nothing recent is lost.
+// Readers start at the data (SEEK_DATA), never in the hole.
 //
 // The tmpfs is what bounds them: a task holds a writable fd of each file,
-// so it could otherwise grow them at will (ftruncate, fallocate, one huge
-// write) on the state dir's filesystem, and reach that filesystem through
-// the fd (open_by_handle_at). Past FSSize its writes fail with ENOSPC until
-// the next rotation. The package links nothing but the standard library
-// and x/sys: the lean reaper (berth-init) runs it.
+// so it could otherwise grow them at will (fallocate, one huge write) on
+// the state dir's filesystem, and reach that filesystem through the fd
+// (open_by_handle_at). A task that outruns the trimming by FSSize gets
+// ENOSPC on its writes until the next trim. The package links nothing but
+// the standard library and x/sys: the lean reaper (berth-init) runs it.
 package logs
 
 import (
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -26,33 +26,31 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// MaxSize is how large a log file grows before it is rotated.
+// MaxSize is how much of a log is kept: its last MaxSize bytes, once it
+// holds more than twice that.
 const MaxSize = 10 << 20
-
-// Dir is the directory in a task's state dir that holds its logs: the
-// mount point of their tmpfs.
-const Dir = "logs"
-
-// FSSize bounds the tmpfs: both streams, each with its older generation
-// and a rotation's copy under way.
-const FSSize = 5*MaxSize + 2<<20
 
 // MinGap is the least time between two checks of the files' sizes.
 const MinGap = 10 * time.Millisecond
 
-// Names of a task's log files in its state dir.
+// Names of a task's log files in Dir.
 const (
 	Stdout = "stdout.log"
 	Stderr = "stderr.log"
 )
 
-// Rotated is the name a log's previous generation has.
-func Rotated(name string) string { return name + ".1" }
+// Dir is the directory in a task's state dir that holds its logs: the
+// mount point of their tmpfs.
+const Dir = "logs"
 
-// Rotate copies path to path.1 and truncates path when it holds more than
-// max bytes. It reports whether it rotated.
-func Rotate(path string, max int64) (bool, error) {
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+// FSSize bounds the tmpfs: both streams at their most before a trim, with
+// room for a task to outrun the trimming for a while.
+const FSSize = 6*MaxSize + 2<<20
+
+// Trim frees all but the last max bytes of the log at path when it holds
+// more than 2 × max, and reports whether it did.
+func Trim(path string, max int64) (bool, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return false, nil
@@ -60,39 +58,35 @@ func Rotate(path string, max int64) (bool, error) {
 		return false, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || fi.Size() <= max {
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return false, err
 	}
-	// The older generation goes first: its space is needed for the copy.
-	os.Remove(Rotated(path))
-	tmp := Rotated(path) + ".tmp"
-	dst, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err == nil {
-		// Only the last max bytes, of what was there when looked at: a
-		// task that made its log huge (or sparse) costs no more, and a
-		// fast writer is not chased for ever (what it writes meanwhile
-		// is lost with the truncation).
-		start := fi.Size() - max
-		_, err = io.Copy(dst, io.NewSectionReader(f, start, max))
-		if cerr := dst.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil {
-			err = os.Rename(tmp, Rotated(path))
-		}
-		if err != nil {
-			os.Remove(tmp)
-		}
+	if st.Blocks*512 <= 2*max {
+		return false, nil
 	}
-	// Truncate whatever happened to the copy: the log must shrink.
-	if terr := f.Truncate(0); terr != nil && err == nil {
-		err = terr
+	page := int64(os.Getpagesize())
+	end := (st.Size - max) &^ (page - 1)
+	if end <= 0 {
+		return false, nil
 	}
-	if err != nil {
-		return true, fmt.Errorf("rotate %s: %w", path, err)
+	if err := unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, 0, end); err != nil {
+		return false, fmt.Errorf("trim %s: %w", path, err)
 	}
 	return true, nil
+}
+
+// DataStart is where a reader of f from offset on finds data: offset, or
+// past the hole a trim punched there; the file's size when there is none.
+func DataStart(f *os.File, offset int64) int64 {
+	off, err := unix.Seek(int(f.Fd()), offset, unix.SEEK_DATA)
+	if err != nil {
+		if fi, serr := f.Stat(); serr == nil && err == unix.ENXIO {
+			return fi.Size()
+		}
+		return offset
+	}
+	return off
 }
 
 // Mount puts a tmpfs of FSSize at dir/Dir for a task's logs.
@@ -123,8 +117,8 @@ func Unmount(dir string) error {
 	return nil
 }
 
-// Watch rotates the logs of the task whose state dir is dir whenever one
-// grows past MaxSize, until stop is closed. It wakes on inotify's
+// Watch trims the logs of the task whose state dir is dir whenever one
+// grows past 2 × MaxSize, until stop is closed. It wakes on inotify's
 // IN_MODIFY, at most every MinGap, and checks once when it starts (what
 // was written before the watch); a file that does not exist (the stream
 // went elsewhere) is not watched.
@@ -148,7 +142,7 @@ func Watch(dir string, stop <-chan struct{}) error {
 		return nil
 	}
 	for _, p := range paths {
-		_, _ = Rotate(p, MaxSize)
+		_, _ = Trim(p, MaxSize)
 	}
 	go func() {
 		<-stop
@@ -165,7 +159,7 @@ func Watch(dir string, stop <-chan struct{}) error {
 			}
 		}
 		for _, p := range paths {
-			_, _ = Rotate(p, MaxSize)
+			_, _ = Trim(p, MaxSize)
 		}
 		// Let events gather: one check covers every write meanwhile.
 		time.Sleep(MinGap)

@@ -10,10 +10,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestRotate: a log under the limit is left alone; over it, it is copied
-// to .1 (replacing the older generation) and truncated, and a writer that
-// appends goes on at its new start.
-func TestRotate(t *testing.T) {
+// TestTrim: a log under twice the limit is left alone; past it, all but
+// its last bytes are freed by a hole, the size stays (a writer's O_APPEND
+// and a reader's offset go on), and readers find the data after the hole.
+func TestTrim(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, Stdout)
 	w, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
@@ -21,27 +21,44 @@ func TestRotate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	w.WriteString("12345")
-	if rotated, err := Rotate(path, 10); rotated || err != nil {
-		t.Fatalf("Rotate under the limit = %v, %v", rotated, err)
+	page := os.Getpagesize()
+	chunk := strings.Repeat("a", page-1) + "\n"
+	for i := 0; i < 3; i++ {
+		w.WriteString(chunk)
 	}
-	w.WriteString("67890abc\n")
-	if err := os.WriteFile(Rotated(path), []byte("older"), 0o600); err != nil {
+	if trimmed, err := Trim(path, int64(2*page)); trimmed || err != nil {
+		t.Fatalf("Trim under twice the limit = %v, %v", trimmed, err)
+	}
+	for i := 0; i < 5; i++ {
+		w.WriteString(chunk)
+	}
+	if trimmed, err := Trim(path, int64(2*page)); !trimmed || err != nil {
+		t.Fatalf("Trim past twice the limit = %v, %v", trimmed, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
 		t.Fatal(err)
 	}
-	if rotated, err := Rotate(path, 10); !rotated || err != nil {
-		t.Fatalf("Rotate over the limit = %v, %v", rotated, err)
-	}
-	// Only the last 10 bytes are kept.
-	if b, _ := os.ReadFile(Rotated(path)); string(b) != "567890abc\n" {
-		t.Errorf(".1 holds %q, want the log's last 10 bytes", b)
+	if st.Size != int64(8*page) || st.Blocks*512 > int64(2*page) {
+		t.Errorf("after the trim: size %d (want %d), %d bytes allocated (want at most %d)", st.Size, 8*page, st.Blocks*512, 2*page)
 	}
 	w.WriteString("next\n")
-	if b, _ := os.ReadFile(path); string(b) != "next\n" {
-		t.Errorf("after rotation the log holds %q, want the new write at its start", b)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if rotated, err := Rotate(filepath.Join(dir, "missing"), 10); rotated || err != nil {
-		t.Errorf("Rotate of a missing log = %v, %v", rotated, err)
+	defer f.Close()
+	start := DataStart(f, 0)
+	if start != int64(6*page) {
+		t.Errorf("DataStart = %d, want %d: past the hole", start, 6*page)
+	}
+	b := make([]byte, 8*page)
+	n, _ := f.ReadAt(b, start)
+	if got := string(b[:n]); got != chunk+chunk+"next\n" {
+		t.Errorf("after the hole: %d bytes, want the last two chunks and the new write", n)
+	}
+	if trimmed, err := Trim(filepath.Join(dir, "missing"), 10); trimmed || err != nil {
+		t.Errorf("Trim of a missing log = %v, %v", trimmed, err)
 	}
 }
 
@@ -66,18 +83,19 @@ func TestWatch(t *testing.T) {
 	for written := 0; written <= MaxSize; written += len(line) {
 		w.WriteString(line)
 	}
+	for written := 0; written <= MaxSize; written += len(line) {
+		w.WriteString(line) // past twice MaxSize
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		if fi, err := os.Stat(Rotated(path)); err == nil && fi.Size() == MaxSize {
+		var st unix.Stat_t
+		if err := unix.Stat(path, &st); err == nil && st.Blocks*512 <= MaxSize+int64(os.Getpagesize()) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the log was not rotated")
+			t.Fatal("the log was not trimmed")
 		}
 		time.Sleep(10 * time.Millisecond)
-	}
-	if fi, _ := os.Stat(path); fi.Size() > MaxSize {
-		t.Errorf("the log is %d bytes after rotation", fi.Size())
 	}
 	close(stop)
 	select {
@@ -90,10 +108,9 @@ func TestWatch(t *testing.T) {
 	}
 }
 
-// TestRotateHuge: a task that made its log huge and sparse (ftruncate) or
-// wrote far past the limit at once costs one MaxSize copy, and the log is
-// emptied whatever happens to the copy.
-func TestRotateHuge(t *testing.T) {
+// TestTrimSparse: a task that made its log huge and sparse (ftruncate)
+// costs nothing: there is nothing to free, and a reader finds no data.
+func TestTrimSparse(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, Stdout)
 	w, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
@@ -104,13 +121,16 @@ func TestRotateHuge(t *testing.T) {
 	if err := w.Truncate(1 << 40); err != nil {
 		t.Fatal(err)
 	}
-	if rotated, err := Rotate(path, 1<<20); !rotated || err != nil {
-		t.Fatalf("Rotate = %v, %v", rotated, err)
+	if trimmed, err := Trim(path, 1<<20); trimmed || err != nil {
+		t.Fatalf("Trim of a sparse log = %v, %v", trimmed, err)
 	}
-	for f, want := range map[string]int64{path: 0, Rotated(path): 1 << 20} {
-		if fi, err := os.Stat(f); err != nil || fi.Size() != want {
-			t.Errorf("%s: %v, %v; want %d bytes", f, fi, err, want)
-		}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if got := DataStart(f, 1<<40-1<<21); got != 1<<40 {
+		t.Errorf("DataStart in a hole to the end = %d, want the size", got)
 	}
 }
 
