@@ -12,6 +12,7 @@ import (
 	"github.com/berthrun/berth/cgroup"
 	"github.com/berthrun/berth/internal/logs"
 	"github.com/berthrun/berth/proc"
+	"golang.org/x/sys/unix"
 )
 
 // Task statuses as `berth state` reports them.
@@ -139,7 +140,40 @@ func readState(dir string) (*State, error) {
 	case st.CgroupVersion != cgroup.V1 && st.CgroupVersion != cgroup.V2 && st.CgroupVersion != cgroup.Hybrid:
 		return nil, fmt.Errorf("state %s: corrupt: cgroup version %d", file, st.CgroupVersion)
 	}
+	// Every pid check reads the task's cgroup under this mount: a file
+	// that points it at a tree of its own making could have any host
+	// process taken for the task, and signalled.
+	if err := checkV2Mount(st.CgroupV2Mount); err != nil {
+		return nil, fmt.Errorf("state %s: corrupt: cgroup_v2_mount %q: %w", file, st.CgroupV2Mount, err)
+	}
 	return &st, nil
+}
+
+// checkV2Mount accepts "" (the host's own) or the root of a cgroup2 mount:
+// the filesystem's magic number and the mount root attribute, both from
+// the kernel.
+func checkV2Mount(p string) error {
+	if p == "" {
+		return nil
+	}
+	if !filepath.IsAbs(p) || filepath.Clean(p) != p {
+		return errors.New("not a clean absolute path")
+	}
+	var sfs unix.Statfs_t
+	if err := unix.Statfs(p, &sfs); err != nil {
+		return err
+	}
+	if sfs.Type != unix.CGROUP2_SUPER_MAGIC {
+		return errors.New("not a cgroup2 filesystem")
+	}
+	var stx unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, p, unix.AT_SYMLINK_NOFOLLOW, 0, &stx); err != nil {
+		return err
+	}
+	if stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT == 0 || stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT == 0 {
+		return errors.New("not the root of its mount")
+	}
+	return nil
 }
 
 // removeState removes a task's state directory: state.json, stray temp

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // stoppedState is a recorded stopped task named id, as a supervisor would
@@ -373,5 +375,44 @@ func TestDeleteForceWithoutState(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, id)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("task dir still there after delete --force: %v", err)
+	}
+}
+
+// TestCheckV2Mount: a state file may name only the root of a cgroup2
+// mount: not a directory of its own making, not a cgroup below the root.
+func TestCheckV2Mount(t *testing.T) {
+	root := ""
+	for _, p := range []string{"/sys/fs/cgroup/unified", "/sys/fs/cgroup"} {
+		var sfs unix.Statfs_t
+		if unix.Statfs(p, &sfs) == nil && sfs.Type == unix.CGROUP2_SUPER_MAGIC {
+			root = p
+			break
+		}
+	}
+	if root == "" {
+		t.Fatal("no cgroup2 hierarchy at /sys/fs/cgroup or /sys/fs/cgroup/unified")
+	}
+	if err := checkV2Mount(""); err != nil {
+		t.Errorf(`checkV2Mount("") = %v`, err)
+	}
+	if err := checkV2Mount(root); err != nil {
+		t.Errorf("checkV2Mount(%s) = %v", root, err)
+	}
+	sub := ""
+	if ents, err := os.ReadDir(root); err == nil {
+		for _, e := range ents {
+			if e.IsDir() {
+				sub = filepath.Join(root, e.Name())
+				break
+			}
+		}
+	}
+	for _, bad := range []string{t.TempDir(), "relative/dir", root + "/", root + "/../" + filepath.Base(root), sub} {
+		if bad == "" {
+			continue
+		}
+		if err := checkV2Mount(bad); err == nil {
+			t.Errorf("checkV2Mount(%s) accepted it", bad)
+		}
 	}
 }
