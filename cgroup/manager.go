@@ -55,6 +55,9 @@ const (
 	cpuPeriod = 100000
 )
 
+// ErrInUse is a cgroup New will not reclaim: processes run in it.
+var ErrInUse = errors.New("already in use")
+
 // Config says where a task's cgroup lives.
 type Config struct {
 	// Parent is the cgroup parent name, DefaultParent when empty: a relative
@@ -120,7 +123,8 @@ type hierarchy interface {
 
 // New creates the task's cgroup, applies cfg.Resources and returns its
 // Manager. A leftover cgroup with the same id from a crashed run is
-// removed first: its processes killed, then its directories deleted.
+// removed first when it is empty; one with processes is refused
+// (ErrInUse): they may be a live task launched from another state dir.
 //
 // On v1 the task always gets a freezer cgroup, so that its pids can be
 // listed and frozen, plus a cgroup in each controller a set limit needs
@@ -152,8 +156,17 @@ func New(cfg Config, log hclog.Logger) (*Manager, error) {
 	old, err := load(cfg, log)
 	switch {
 	case err == nil:
+		// Only an empty leftover is reclaimed: one with processes may be
+		// a live task with the same id under the same parent, launched
+		// from another state dir, that nothing here can prove dead.
+		if pids, perr := old.Pids(); perr != nil || len(pids) > 0 {
+			if perr != nil {
+				return nil, perr
+			}
+			return nil, fmt.Errorf("cgroup %s: %w: %d processes run in it (a task with this id, perhaps of another state dir)", old.h.dir(), ErrInUse, len(pids))
+		}
 		log.Warn("removing leftover cgroup of an earlier run", "paths", old.Paths())
-		if err := old.destroy(); err != nil {
+		if err := old.Delete(); err != nil {
 			return nil, fmt.Errorf("remove leftover cgroup %s: %w", old.h.dir(), err)
 		}
 	case !errors.Is(err, fs.ErrNotExist):
@@ -377,18 +390,6 @@ func (m *Manager) Delete() error {
 		if err := removeDir(dir); err != nil {
 			result = multierror.Append(result, err)
 		}
-	}
-	return oneLine(result).ErrorOrNil()
-}
-
-// destroy kills everything in the cgroup and removes it.
-func (m *Manager) destroy() error {
-	var result *multierror.Error
-	if err := m.KillAll(); err != nil {
-		result = multierror.Append(result, err)
-	}
-	if err := m.Delete(); err != nil {
-		result = multierror.Append(result, err)
 	}
 	return oneLine(result).ErrorOrNil()
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -278,8 +279,10 @@ func TestV1Lifecycle(t *testing.T) {
 	assertRemoved(t, paths)
 }
 
-// TestV1Leftover leaves a cgroup with a process behind, as a crashed run
-// would, and expects New with the same id to kill it and start clean.
+// TestV1Leftover: a leftover cgroup with a process in it (a live task of
+// the same id, perhaps from another state dir) is refused, the process
+// untouched; once empty (a crashed run's), New reclaims it and starts
+// clean.
 func TestV1Leftover(t *testing.T) {
 	requireCgroupV1(t, "freezer", "memory")
 	id := testID(t)
@@ -291,8 +294,20 @@ func TestV1Leftover(t *testing.T) {
 	}
 
 	cfg.Resources = Resources{}
-	m := newTestManager(t, cfg)
+	if m, err := New(cfg, testLogger(t)); !errors.Is(err, ErrInUse) {
+		if m != nil {
+			m.Delete()
+		}
+		t.Fatalf("New over a cgroup with a process: %v, want ErrInUse", err)
+	}
+	if err := c.cmd.Process.Signal(syscall.Signal(0)); err != nil {
+		t.Fatalf("the leftover's process was signalled: %v", err)
+	}
+	if err := old.KillAll(); err != nil {
+		t.Fatal(err)
+	}
 	c.waitKilled(t)
+	m := newTestManager(t, cfg)
 	assertNoPids(t, m)
 	if got := m.Paths(); len(got) != 1 {
 		t.Errorf("Paths() = %v, want only the freezer", got)

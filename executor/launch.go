@@ -292,7 +292,9 @@ func (e *Executor) reclaim(id string) error {
 	dir := filepath.Join(e.cfg.StateDir, id)
 	recorded, err := readState(dir)
 	if err != nil {
-		return fmt.Errorf("task %q already exists (%s; its state is unreadable: berth delete --force it)", id, dir)
+		// Also what a launch racing this one for the id sees before the
+		// winner wrote its state: advice to delete would kill the winner.
+		return fmt.Errorf("task %q already exists (%s; its state is not readable: another launch may be under way, see berth list)", id, dir)
 	}
 	if recorded.Status == StatusStopped {
 		return fmt.Errorf("task %q already exists (stopped; berth delete it first)", id)

@@ -83,3 +83,24 @@ func TestForgedStateCannotSteerSignals(t *testing.T) {
 	}
 	mustSucceed(t, d.verb("delete", "--force"))
 }
+
+// TestReusedIDCannotKillLiveTask: a run with the id and cgroup parent of a
+// live task but another state dir finds the task's cgroup in use: it is
+// refused with a clear error, and the live task runs on.
+func TestReusedIDCannotKillLiveTask(t *testing.T) {
+	t.Parallel()
+	// The other run's task is made first: its leftover check must not see
+	// the live task's own mounts come and go.
+	other := newTask(t)
+	d, st := startPause(t)
+	other.id = d.id
+	res := other.run(nil, "/bin/true")
+	assertBerthError(t, res, 125, "already in use", d.id)
+	if !testutil.Running(st.Pid, st.PidStartTime) {
+		t.Fatalf("the live task %d was killed by a run of its id from another state dir", st.Pid)
+	}
+	if s := d.state(); s.Status != "running" {
+		t.Errorf("the live task is %s", s.Status)
+	}
+	mustSucceed(t, d.verb("delete", "--force"))
+}
