@@ -20,6 +20,9 @@ const (
 	StatusRunning = "running"
 	StatusPaused  = "paused"
 	StatusStopped = "stopped"
+	// StatusCreating is a task whose launch has not written its state
+	// yet (list only).
+	StatusCreating = "creating"
 )
 
 const stateFile = "state.json"
@@ -75,9 +78,9 @@ func newState(t *task, cfg *Config, cmd *Command) *State {
 		SupervisorPid: os.Getpid(),
 		StopSignal:    cmd.StopSignal,
 	}
-	if cmd.StopGrace > 0 {
-		st.StopGrace = cmd.StopGrace.String()
-	}
+	// Recorded even when zero: a grace of 0s (kill at once) is a choice
+	// Store.Stop must keep, not the default it falls back to.
+	st.StopGrace = cmd.StopGrace.String()
 	st.PidStartTime, _ = procfs.StartTime(t.pid)
 	st.SupervisorStartTime = ownStartTime()
 	return st

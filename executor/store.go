@@ -146,6 +146,11 @@ func (s *Store) List() ([]*State, error) {
 			continue
 		}
 		st, err := s.Get(e.Name())
+		if errors.Is(err, ErrNotFound) {
+			// A launch under way has made the directory and not yet
+			// written the state.
+			st, err = &State{ID: e.Name(), Status: StatusCreating}, nil
+		}
 		if err != nil {
 			s.log.Warn("unreadable task state", "id", e.Name(), "error", err)
 			st = &State{ID: e.Name(), Status: "unknown"}

@@ -139,8 +139,13 @@ func newRoot(g *globals) *cobra.Command {
 			return usage("", "no verb given (run, exec, state, list, ...)")
 		},
 		PersistentPreRunE: func(cmd *cobra.Command, args []string) error {
-			if g.logLevel == "" {
-				g.logLevel = defaultLogLevel
+			// An empty value given on purpose must not fall back to the
+			// shared default: a script's empty variable would act on
+			// every task of /run/berth.
+			for _, name := range []string{"state-dir", "cgroup-parent", "log-level"} {
+				if f := cmd.Flags().Lookup(name); f != nil && f.Changed && f.Value.String() == "" {
+					return usage(cmd.Name(), "--%s: must not be empty", name)
+				}
 			}
 			level := hclog.LevelFromString(g.logLevel)
 			if level == hclog.NoLevel {
