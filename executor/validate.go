@@ -44,6 +44,14 @@ type spec struct {
 	plan        *nsinit.Plan
 }
 
+// Validate checks every field of cmd as Launch does, without launching or
+// making anything: a caller can refuse a bad Command before it creates
+// what the Command refers to (the CLI's --stdout file).
+func Validate(cmd *Command) error {
+	_, err := check(cmd)
+	return err
+}
+
 // check validates every field of cmd, naming the field in its error, and
 // builds the init stage's plan. It runs in the parent, before anything is
 // created, so a bad Command leaves nothing behind.
@@ -152,6 +160,20 @@ func checkTaskDir(dir string) (string, error) {
 	}
 	if real == "/" {
 		return "", fmt.Errorf("task dir %q: cannot be the host root", dir)
+	}
+	// A root file system has them: checked here, before anything is made
+	// in it, so that a wrong directory (the host's /dev, say) does not
+	// get proc, dev and sys created in it by a run that then fails.
+	for _, d := range []string{"dev", "proc", "sys"} {
+		fi, err := os.Lstat(filepath.Join(real, d))
+		switch {
+		case err != nil:
+			return "", fmt.Errorf("task dir %q: no /%s: not a root file system (it needs dev, proc and sys directories)", dir, d)
+		case fi.Mode()&os.ModeSymlink != 0:
+			return "", fmt.Errorf("task dir %q: /%s is a symlink: it must be a directory of the task dir", dir, d)
+		case !fi.IsDir():
+			return "", fmt.Errorf("task dir %q: /%s is not a directory", dir, d)
+		}
 	}
 	return real, nil
 }

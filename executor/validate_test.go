@@ -304,6 +304,11 @@ func TestCheckEnvPath(t *testing.T) {
 
 func TestCheckFields(t *testing.T) {
 	dir := t.TempDir()
+	for _, d := range []string{"dev", "proc", "sys"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	real, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -424,5 +429,31 @@ func TestCheckNUL(t *testing.T) {
 		if err == nil || !strings.HasPrefix(err.Error(), name+" ") || !strings.Contains(err.Error(), "NUL") {
 			t.Errorf("%s with a NUL: %v, want an error naming %s", name, err, name)
 		}
+	}
+}
+
+// TestCheckTaskDirIsARoot: a task dir without dev, proc or sys is refused
+// before anything is made in it, naming what is missing.
+func TestCheckTaskDirIsARoot(t *testing.T) {
+	dir := t.TempDir()
+	c := validateCommand()
+	c.TaskDir = dir
+	if _, err := check(c); err == nil || !strings.Contains(err.Error(), "no /dev") {
+		t.Errorf("check of a task dir without dev: %v", err)
+	}
+	for _, d := range []string{"dev", "proc"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("/sys", filepath.Join(dir, "sys")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := check(c); err == nil || !strings.Contains(err.Error(), "/sys is a symlink") {
+		t.Errorf("check of a task dir whose sys is a symlink: %v", err)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 3 {
+		t.Errorf("check made something in the task dir: %v", ents)
 	}
 }

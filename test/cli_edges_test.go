@@ -71,3 +71,38 @@ func TestListCreating(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRefusedRunLeavesNothing: a run refused for a bad flag creates no
+// --stdout or --stderr file, and a --rootfs that is not a root file system
+// (the host's /dev, say: here a directory with one file) gets no proc,
+// dev or sys made in it.
+func TestRefusedRunLeavesNothing(t *testing.T) {
+	t.Parallel()
+	tk := newTask(t)
+	out := filepath.Join(t.TempDir(), "out")
+	notRoot := t.TempDir()
+	if err := os.WriteFile(filepath.Join(notRoot, "null"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"--stdout", out, "--stderr", out + ".err", "--cap-add", "NOPE"}, "NOPE"},
+		{[]string{"-d", "--stdout", out, "--cwd", "relative"}, "relative"},
+		{[]string{"--rootfs", notRoot}, "not a root file system"},
+	} {
+		res := tk.run(c.flags, "/bin/true")
+		if res.code != 125 || !strings.Contains(res.stderr, c.want) {
+			t.Errorf("%v: want exit 125 naming %q:\n%s", c.flags, c.want, res)
+		}
+	}
+	for _, f := range []string{out, out + ".err"} {
+		if _, err := os.Stat(f); !os.IsNotExist(err) {
+			t.Errorf("%s exists after the refused runs", f)
+		}
+	}
+	if ents, _ := os.ReadDir(notRoot); len(ents) != 1 {
+		t.Errorf("the refused --rootfs now holds %v", ents)
+	}
+}

@@ -210,6 +210,14 @@ func (f *runFlags) command(argv []string, fs *pflag.FlagSet) (*executor.Command,
 	}
 	cmd.Resources = r
 	var files []*os.File
+	// Every other field is checked before a file is made: a run refused
+	// for a bad flag leaves nothing behind.
+	if err := executor.Validate(cmd); err != nil {
+		return nil, nil, err
+	}
+	if f.detach {
+		return cmd, nil, nil // the supervisor opens them
+	}
 	if f.stdout != "" {
 		out, err := os.OpenFile(f.stdout, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 		if err != nil {
