@@ -110,6 +110,10 @@ func protocolSocketPair(t *testing.T) (parent, child *os.File) {
 	if err != nil {
 		t.Fatalf("socketpair: %v", err)
 	}
+	// The parent's end polled by the runtime, as the executor's is.
+	if err := unix.SetNonblock(fds[0], true); err != nil {
+		t.Fatal(err)
+	}
 	parent = os.NewFile(uintptr(fds[0]), "sync-parent")
 	child = os.NewFile(uintptr(fds[1]), "sync-child")
 	t.Cleanup(func() {
@@ -441,30 +445,22 @@ func TestReadPlanRefusesOtherBuilds(t *testing.T) {
 // once, close-on-exec; the messages around it decode; end of file is
 // io.EOF, not an endless read.
 func TestReceiverTakesFDs(t *testing.T) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.SetNonblock(fds[0], true); err != nil {
-		t.Fatal(err)
-	}
-	parent := os.NewFile(uintptr(fds[0]), "parent")
-	defer parent.Close()
+	parent, child := protocolSocketPair(t)
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
 	console, _ := json.Marshal(&Message{Type: MsgConsole})
-	if err := unix.Sendmsg(fds[1], append(console, '\n'), unix.UnixRights(int(w.Fd())), nil, 0); err != nil {
+	if err := unix.Sendmsg(int(child.Fd()), append(console, '\n'), unix.UnixRights(int(w.Fd())), nil, 0); err != nil {
 		t.Fatal(err)
 	}
 	w.Close()
 	ready, _ := json.Marshal(&Message{Type: MsgReady, User: &UserIDs{UID: 7, GID: 8}})
-	if _, err := unix.Write(fds[1], append(ready, '\n')); err != nil {
+	if _, err := unix.Write(int(child.Fd()), append(ready, '\n')); err != nil {
 		t.Fatal(err)
 	}
-	unix.Close(fds[1])
+	child.Close()
 
 	rcv := NewReceiver(parent)
 	defer rcv.Close()
@@ -512,20 +508,12 @@ func TestReceiverTakesFDs(t *testing.T) {
 // socket; the receiver returns the error (the exec helper can be killed by
 // the task it joins), never a negative count that panics the decoder.
 func TestReceiverPeerReset(t *testing.T) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.SetNonblock(fds[0], true); err != nil {
-		t.Fatal(err)
-	}
-	parent := os.NewFile(uintptr(fds[0]), "parent")
-	defer parent.Close()
+	parent, child := protocolSocketPair(t)
 	// The parent's plan sits unread in the child's queue when it dies.
 	if _, err := parent.Write([]byte(`{"version":2}` + "\n")); err != nil {
 		t.Fatal(err)
 	}
-	unix.Close(fds[1])
+	child.Close()
 	rcv := NewReceiver(parent)
 	defer rcv.Close()
 	m, err := rcv.Next()
@@ -538,25 +526,16 @@ func TestReceiverPeerReset(t *testing.T) {
 // pty master kept for TakeConsole (once); a console message without its
 // fd is an error naming what was expected.
 func TestExpectTakesConsole(t *testing.T) {
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.SetNonblock(fds[0], true); err != nil {
-		t.Fatal(err)
-	}
-	parent := os.NewFile(uintptr(fds[0]), "parent")
-	defer parent.Close()
+	parent, child := protocolSocketPair(t)
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if err := unix.Sendmsg(fds[1], appendMessage(nil, &Message{Type: MsgConsole}), unix.UnixRights(int(w.Fd())), nil, 0); err != nil {
+	if err := unix.Sendmsg(int(child.Fd()), appendMessage(nil, &Message{Type: MsgConsole}), unix.UnixRights(int(w.Fd())), nil, 0); err != nil {
 		t.Fatal(err)
 	}
 	w.Close()
-	child := os.NewFile(uintptr(fds[1]), "child")
 	if err := writeMessage(child, &Message{Type: MsgReady}); err != nil {
 		t.Fatal(err)
 	}
