@@ -8,10 +8,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Apply sets the capabilities of the calling thread to exactly names: the
-// bounding set keeps only names, effective, permitted and inheritable become
-// names, and the ambient set becomes names when ambient is true (berth asks
-// for it for non-root users) and empty otherwise.
+// Apply sets the capabilities of the calling thread: the bounding set keeps
+// only bounding; effective, permitted and inheritable become granted (a
+// subset of bounding), and the ambient set becomes granted when ambient is
+// true (berth asks for it for non-root users) and empty otherwise.
 //
 // Apply runs in the re-exec'd child just before execve, on a thread locked
 // with runtime.LockOSThread: capability sets belong to a thread, and execve
@@ -20,16 +20,24 @@ import (
 //
 // Errors name the set, as in "capabilities: bounding: operation not
 // permitted", and wrap the errno.
-func Apply(names []string, ambient bool) error {
-	want, err := Mask(names)
+func Apply(bounding, granted []string, ambient bool) error {
+	bound, err := Mask(bounding)
 	if err != nil {
 		return fmt.Errorf("capabilities: %w", err)
+	}
+	want, err := Mask(granted)
+	if err != nil {
+		return fmt.Errorf("capabilities: %w", err)
+	}
+	if extra := want &^ bound; extra != 0 {
+		return fmt.Errorf("capabilities: %s: not in the bounding set: %w",
+			strings.Join(Names(extra), ", "), unix.EINVAL)
 	}
 	last, err := capability.LastCap()
 	if err != nil {
 		return fmt.Errorf("capabilities: %w", err)
 	}
-	if extra := want &^ upTo(last); extra != 0 {
+	if extra := bound &^ upTo(last); extra != 0 {
 		return fmt.Errorf("capabilities: %s: not supported by the running kernel: %w",
 			strings.Join(Names(extra), ", "), unix.EINVAL)
 	}
@@ -40,7 +48,7 @@ func Apply(names []string, ambient bool) error {
 	}
 	// Nothing can enter the permitted set, so a missing capability fails
 	// here, before anything is changed, with its name.
-	if missing := want &^ cur.permitted; missing != 0 {
+	if missing := bound &^ cur.permitted; missing != 0 {
 		return fmt.Errorf("capabilities: permitted: %s not held: %w",
 			strings.Join(Names(missing), ", "), unix.EPERM)
 	}
@@ -59,7 +67,7 @@ func Apply(names []string, ambient bool) error {
 	// effective set; the capset below may take it away. Only raised bits
 	// are dropped, so a set that already fits needs no CAP_SETPCAP.
 	for c := capability.Cap(0); c <= last; c++ {
-		if want&(1<<uint(c)) != 0 {
+		if bound&(1<<uint(c)) != 0 {
 			continue
 		}
 		raised, err := capability.GetBound(c)

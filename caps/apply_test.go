@@ -23,7 +23,8 @@ import (
 const (
 	envChild   = "BERTH_CAPS_TEST_CHILD"   // "apply" or "status"
 	envNames   = "BERTH_CAPS_TEST_NAMES"   // comma-separated set for Apply
-	envAmbient = "BERTH_CAPS_TEST_AMBIENT" // "1": Apply(names, true)
+	envAmbient = "BERTH_CAPS_TEST_AMBIENT" // "1": Apply(names, granted, true)
+	envGranted = "BERTH_CAPS_TEST_GRANTED" // granted set if set ("" = none); names otherwise
 	envUID     = "BERTH_CAPS_TEST_UID"     // switch the thread to this uid/gid first
 	envKeep    = "BERTH_CAPS_TEST_KEEP"    // "1": PR_SET_KEEPCAPS before the uid switch
 	envLimit   = "BERTH_CAPS_TEST_LIMIT"   // shrink permitted to these names first
@@ -108,7 +109,14 @@ func applyChild() int {
 	if s := os.Getenv(envNames); s != "" {
 		names = strings.Split(s, ",")
 	}
-	if err := Apply(names, os.Getenv(envAmbient) == "1"); err != nil {
+	granted := names
+	if s, ok := os.LookupEnv(envGranted); ok {
+		granted = nil
+		if s != "" {
+			granted = strings.Split(s, ",")
+		}
+	}
+	if err := Apply(names, granted, os.Getenv(envAmbient) == "1"); err != nil {
 		fmt.Printf("error: %v\n", err)
 		fmt.Printf("eperm: %v\n", errors.Is(err, unix.EPERM))
 		return 0
@@ -198,6 +206,7 @@ func runChild(t *testing.T, env ...string) childResult {
 const (
 	defaultMask = 0xa80405fb
 	netRaw      = 1 << 13
+	netBind     = 1 << 10
 )
 
 func TestApply(t *testing.T) {
@@ -280,6 +289,19 @@ func TestApply(t *testing.T) {
 			env:  []string{defaults, envUID + "=1000", envKeep + "=1", envExec + "=1"},
 			want: map[string]uint64{"CapEff": 0, "CapPrm": 0, "CapInh": defaultMask, "CapBnd": defaultMask, "CapAmb": 0},
 		},
+		{
+			// What berth does for a non-root task: nothing granted, the
+			// default set still bounds it.
+			name: "uid 1000 granted none after exec",
+			env:  []string{defaults, envGranted + "=", envAmbient + "=1", envUID + "=1000", envKeep + "=1", envExec + "=1"},
+			want: map[string]uint64{"CapEff": 0, "CapPrm": 0, "CapInh": 0, "CapBnd": defaultMask, "CapAmb": 0},
+		},
+		{
+			// ... and what --cap-add names, it holds.
+			name: "uid 1000 granted net_bind_service after exec",
+			env:  []string{defaults, envGranted + "=CAP_NET_BIND_SERVICE", envAmbient + "=1", envUID + "=1000", envKeep + "=1", envExec + "=1"},
+			want: map[string]uint64{"CapEff": netBind, "CapPrm": netBind, "CapInh": netBind, "CapBnd": defaultMask, "CapAmb": netBind},
+		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := runChild(t, tc.env...)
@@ -339,9 +361,13 @@ func TestApplyBadNames(t *testing.T) {
 		{[]string{"CAP_CHOWN", "FOO"}, `capabilities: unknown capability "FOO"`},
 		{[]string{"ALL"}, `capabilities: capability "ALL" is not a single capability: resolve it with Compute`},
 	} {
-		err := Apply(tc.names, false)
+		err := Apply(tc.names, tc.names, false)
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("Apply(%q) = %v, want %s", tc.names, err, tc.want)
 		}
+	}
+	err := Apply([]string{"CAP_KILL"}, []string{"CAP_KILL", "CAP_SYS_ADMIN"}, true)
+	if want := "capabilities: CAP_SYS_ADMIN: not in the bounding set: invalid argument"; err == nil || err.Error() != want {
+		t.Errorf("Apply(granted beyond bounding) = %v, want %s", err, want)
 	}
 }

@@ -44,7 +44,7 @@ import (
 
 // Version is the protocol version this build speaks. Bump it with every
 // change to Plan or Message.
-const Version = 2
+const Version = 3
 
 // SyncFD is the fd number of the sync socket in the init stage.
 const SyncFD = 3
@@ -104,8 +104,24 @@ type Plan struct {
 	// terminal and stdio of the command, and sends its master back.
 	Terminal bool        `json:"terminal,omitempty"`
 	Size     *WindowSize `json:"size,omitempty"`
-	// Caps is the exact capability set ("CAP_X" names).
+	// Caps is the task's capability set ("CAP_X" names): the bounding set
+	// for every user, and all the sets of a task that runs as uid 0.
 	Caps []string `json:"caps"`
+	// UserCaps are the capabilities a task that runs as another uid holds
+	// (effective, permitted, inheritable and ambient): the ones the caller
+	// added by name, none by default, as Docker does. A subset of Caps.
+	UserCaps []string `json:"user_caps,omitempty"`
+	// Rlimits are set before the user switch (a hard limit above the
+	// caller's needs CAP_SYS_RESOURCE).
+	Rlimits []Rlimit `json:"rlimits,omitempty"`
+	// OOMScoreAdj is written to the process's oom_score_adj unless nil:
+	// the task does not inherit berth's.
+	OOMScoreAdj *int `json:"oom_score_adj,omitempty"`
+	// Seccomp is a classic BPF program (8 bytes per instruction, little
+	// endian), loaded with SeccompFlags as the last step before execve;
+	// none when empty.
+	Seccomp      []byte `json:"seccomp,omitempty"`
+	SeccompFlags uint   `json:"seccomp_flags,omitempty"`
 
 	// Args is the command and its arguments; Args[0] is resolved on the
 	// task's PATH inside the root when it has no slash.
@@ -131,6 +147,14 @@ type Message struct {
 	// setup step (Unix nanoseconds, "start" first), for the parent's
 	// trace log; only sent when the plan asks for them.
 	Steps []StepTime `json:"steps,omitempty"`
+}
+
+// Rlimit is one resource limit: Resource is its RLIMIT_* number; the
+// kernel's RLIM_INFINITY is ^uint64(0).
+type Rlimit struct {
+	Resource int    `json:"resource"`
+	Soft     uint64 `json:"soft"`
+	Hard     uint64 `json:"hard"`
 }
 
 // UserIDs are resolved credentials.

@@ -428,7 +428,7 @@ func TestReadPlanRefusesOtherBuilds(t *testing.T) {
 	}{
 		{fmt.Sprintf(`{"version":%d,"args":["/bin/true"]}`, Version+1), "protocol", fmt.Sprintf("berth speaks protocol %d, this init binary %d", Version+1, Version)},
 		{`{"args":["/bin/true"]}`, "protocol", "berth speaks protocol 0"},
-		{fmt.Sprintf(`{"version":%d,"args":["/bin/true"],"seccomp":{"default":"kill"}}`, Version), "read plan", `unknown field "seccomp"`},
+		{fmt.Sprintf(`{"version":%d,"args":["/bin/true"],"landlock":{"default":"deny"}}`, Version), "read plan", `unknown field "landlock"`},
 		{fmt.Sprintf(`{"version":%d,"mode":"attach"}`, Version), "read plan", `unknown mode "attach"`},
 		{`{"version":`, "read plan", "unexpected EOF"},
 	}

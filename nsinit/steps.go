@@ -4,12 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
-	"time"
 	"unsafe"
 
 	"github.com/berthrun/berth/caps"
 	"github.com/berthrun/berth/mounts"
+	"github.com/berthrun/berth/seccomp/filter"
 	"golang.org/x/sys/unix"
 )
 
@@ -18,6 +19,7 @@ type child struct {
 	sock  *os.File
 	plan  Plan
 	user  User
+	argv0 string
 	times []StepTime
 }
 
@@ -36,6 +38,9 @@ var steps = append([]step{
 	// after this stage dropped its own. /proc/PID/exe names berth's binary
 	// on the host (CVE-2019-5736). execve of the task's binary resets it.
 	{"non-dumpable", nonDumpable},
+	// The task's score, not berth's: a launcher the OOM killer should
+	// spare must not pass that on to the task.
+	{"oom_score_adj", setOOMScoreAdj},
 	// Before any mount: nothing mounted from here on may reach the host.
 	{"propagation", func(c *child) error { return mounts.Propagate() }},
 	{"root tmpfs", func(c *child) error {
@@ -64,6 +69,8 @@ var credentialSteps = []step{
 	// the task's devpts) and the lookup (it is handed to the task's user),
 	// before the switch (which drops the CAP_CHOWN that takes).
 	{"terminal", openTerminal},
+	// Limits before the user switch: the task's user may not raise them.
+	{"rlimits", setRlimits},
 	{"user", switchUser},
 	// After the user switch, so the keyring belongs to the task's user.
 	{"session keyring", newSessionKeyring},
@@ -72,10 +79,22 @@ var credentialSteps = []step{
 	{"no_new_privs", func(c *child) error { return unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }},
 	// Capabilities after the user switch: the switch needed CAP_SETUID and
 	// CAP_SETGID, which the task may not keep.
-	{"capabilities", func(c *child) error { return caps.Apply(c.plan.Caps, c.user.UID != 0) }},
+	// A task that runs as another uid holds only the capabilities the
+	// caller added by name; the task's set still bounds what a setuid or
+	// file-capability binary could gain, were no_new_privs off.
+	{"capabilities", func(c *child) error {
+		if c.user.UID == 0 {
+			return caps.Apply(c.plan.Caps, c.plan.Caps, false)
+		}
+		return caps.Apply(c.plan.Caps, c.plan.UserCaps, true)
+	}},
 	{"cwd", enterCwd},
 	{"close fds", closeFds},
 	{"signals", resetSignals},
+	{"lookup command", lookupCommand},
+	// Last before execve: the filter applies to everything after it, so
+	// only the ready message and execve itself run under it.
+	{"seccomp", loadSeccomp},
 	{"exec", execTask},
 }
 
@@ -219,22 +238,65 @@ func closeFds(c *child) error {
 	return unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 }
 
-// execTask finds the command, tells the parent setup is done, and execs.
-// An execve that fails is reported after "ready".
-func execTask(c *child) error {
+// lookupCommand finds the command on the task's PATH.
+func lookupCommand(c *child) error {
 	argv0, err := lookPath(c.plan.Args[0], c.plan.Env)
-	if err != nil {
-		return err
+	c.argv0 = argv0
+	return err
+}
+
+// loadSeccomp loads the task's filter on this thread, the one that execs:
+// execve keeps the filter of the thread that calls it. no_new_privs is set
+// already, so no CAP_SYS_ADMIN is needed.
+func loadSeccomp(c *child) error {
+	if len(c.plan.Seccomp) == 0 {
+		return nil
 	}
-	if c.plan.Timings {
-		c.times = append(c.times, StepTime{"lookup command", time.Now().UnixNano()})
-	}
+	return filter.Install(c.plan.Seccomp, c.plan.SeccompFlags)
+}
+
+// execTask tells the parent setup is done, and execs. An execve that fails
+// is reported after "ready".
+func execTask(c *child) error {
 	ids := &UserIDs{UID: c.user.UID, GID: c.user.GID, Groups: c.user.Groups, Home: c.user.Home}
 	if err := writeMessage(c.sock, &Message{Type: MsgReady, User: ids, Steps: c.times}); err != nil {
 		return fmt.Errorf("send ready: %w", err)
 	}
-	err = unix.Exec(argv0, c.plan.Args, c.plan.Env)
-	return &os.PathError{Op: "execve", Path: argv0, Err: err}
+	err := unix.Exec(c.argv0, c.plan.Args, c.plan.Env)
+	return &os.PathError{Op: "execve", Path: c.argv0, Err: err}
+}
+
+// setOOMScoreAdj writes the plan's score. Lowering it below what the
+// process inherited needs CAP_SYS_RESOURCE once a process without it has
+// raised it; then the inherited, higher score stays: the task is only
+// likelier to be chosen by the OOM killer, never less.
+func setOOMScoreAdj(c *child) error {
+	if c.plan.OOMScoreAdj == nil {
+		return nil
+	}
+	want := strconv.Itoa(*c.plan.OOMScoreAdj)
+	err := os.WriteFile("/proc/self/oom_score_adj", []byte(want), 0)
+	if errors.Is(err, unix.EACCES) {
+		if b, rerr := os.ReadFile("/proc/self/oom_score_adj"); rerr == nil {
+			if cur, aerr := strconv.Atoi(strings.TrimSpace(string(b))); aerr == nil && cur > *c.plan.OOMScoreAdj {
+				return nil
+			}
+		}
+	}
+	return err
+}
+
+// setRlimits sets the task's resource limits. A hard limit above the
+// current one needs CAP_SYS_RESOURCE; the parent checks that first, so an
+// error here names the limit for what slipped through.
+func setRlimits(c *child) error {
+	for _, rl := range c.plan.Rlimits {
+		lim := unix.Rlimit{Cur: rl.Soft, Max: rl.Hard}
+		if err := unix.Prlimit(0, rl.Resource, &lim, nil); err != nil {
+			return fmt.Errorf("rlimit %d (soft %d, hard %d): %w", rl.Resource, rl.Soft, rl.Hard, err)
+		}
+	}
+	return nil
 }
 
 func hasEnv(env []string, key string) bool {

@@ -1,6 +1,7 @@
 package nsinit
 
 import (
+	"encoding/base64"
 	"fmt"
 	"io"
 	"strconv"
@@ -94,6 +95,24 @@ func decodePlan(b []byte) (Plan, error) {
 			p.Size, err = d.windowSize()
 		case "caps":
 			p.Caps, err = d.strs()
+		case "user_caps":
+			p.UserCaps, err = d.strs()
+		case "rlimits":
+			p.Rlimits, err = d.rlimits()
+		case "oom_score_adj":
+			var v int64
+			v, err = d.int(-1000, 1000)
+			adj := int(v)
+			p.OOMScoreAdj = &adj
+		case "seccomp":
+			var s string
+			if s, err = d.str(); err == nil {
+				p.Seccomp, err = base64.StdEncoding.DecodeString(s)
+			}
+		case "seccomp_flags":
+			var v uint64
+			v, err = d.uint(1<<32 - 1)
+			p.SeccompFlags = uint(v)
 		case "timings":
 			p.Timings, err = d.boolean()
 		case "args":
@@ -194,6 +213,35 @@ func (d *jdec) userIDs() (*UserIDs, error) {
 		return err
 	})
 	return u, err
+}
+
+func (d *jdec) rlimits() ([]Rlimit, error) {
+	if d.null() {
+		return nil, nil
+	}
+	var rls []Rlimit
+	err := d.array(func() error {
+		var rl Rlimit
+		err := d.object(func(key string) error {
+			var err error
+			switch key {
+			case "resource":
+				var v int64
+				v, err = d.int(0, 63)
+				rl.Resource = int(v)
+			case "soft":
+				rl.Soft, err = d.uint(1<<64 - 1)
+			case "hard":
+				rl.Hard, err = d.uint(1<<64 - 1)
+			default:
+				return fmt.Errorf("json: unknown field %q", key)
+			}
+			return err
+		})
+		rls = append(rls, rl)
+		return err
+	})
+	return rls, err
 }
 
 func (d *jdec) windowSize() (*WindowSize, error) {
