@@ -1,6 +1,7 @@
 package mounts
 
 import (
+	"errors"
 	"path"
 
 	"golang.org/x/sys/unix"
@@ -77,12 +78,26 @@ func Apply(root string, ops []Op) error {
 
 // applyBind clones the source tree as a detached mount, makes it read-only
 // while nobody can see it yet, then moves it onto the destination fd.
+//
+// Whether the bind is a device (kept without nodev) is read from the
+// cloned tree itself, never from an earlier lookup of the source path: a
+// source swapped between a device and a directory after such a lookup
+// would otherwise be bound without nodev.
 func applyBind(rootfd int, op Op) error {
-	var st unix.Stat_t
-	if err := unix.Stat(op.Source, &st); err != nil {
-		if op.Optional {
+	flags := uint(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC)
+	if op.Recursive {
+		flags |= unix.AT_RECURSIVE
+	}
+	tfd, err := unix.OpenTree(unix.AT_FDCWD, op.Source, flags)
+	if err != nil {
+		if op.Optional && errors.Is(err, unix.ENOENT) {
 			return nil
 		}
+		return wrap("bind source", op.Source, err)
+	}
+	defer unix.Close(tfd)
+	var st unix.Stat_t
+	if err := unix.Fstat(tfd, &st); err != nil {
 		return wrap("bind source", op.Source, err)
 	}
 	dir := st.Mode&unix.S_IFMT == unix.S_IFDIR
@@ -94,15 +109,6 @@ func applyBind(rootfd int, op Op) error {
 		return wrap("bind", op.Dest, err)
 	}
 	defer unix.Close(dfd)
-	flags := uint(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC)
-	if op.Recursive {
-		flags |= unix.AT_RECURSIVE
-	}
-	tfd, err := unix.OpenTree(unix.AT_FDCWD, op.Source, flags)
-	if err != nil {
-		return wrap("bind", op.Dest, err)
-	}
-	defer unix.Close(tfd)
 	var attr uint64
 	if op.ReadOnly {
 		attr |= unix.MOUNT_ATTR_RDONLY

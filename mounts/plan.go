@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -69,6 +70,8 @@ type Config struct {
 	Binds []Bind
 	// ShmSize is the size of /dev/shm in bytes; 64 MiB when zero.
 	ShmSize int64
+	// TmpSize caps the default task dir's /tmp, in bytes; none when zero.
+	TmpSize int64
 }
 
 // HostSystemDirs are bound read-only into the default task dir when they
@@ -119,7 +122,7 @@ const (
 func Plan(cfg Config) ([]Op, error) {
 	var ops []Op
 	if cfg.HostDirs {
-		ops = append(ops, hostDirOps(cfg.HostRoot)...)
+		ops = append(ops, hostDirOps(cfg.HostRoot, cfg.TmpSize)...)
 	}
 	ops = append(ops, standardOps(cfg.ShmSize)...)
 	for _, b := range cfg.Binds {
@@ -142,7 +145,7 @@ func Plan(cfg Config) ([]Op, error) {
 // read-only binds of the host's system directories, and the same symlink
 // for those that are symlinks on the host (/bin -> usr/bin on merged-/usr
 // systems).
-func hostDirOps(hostRoot string) []Op {
+func hostDirOps(hostRoot string, tmpSize int64) []Op {
 	if hostRoot == "" {
 		hostRoot = "/"
 	}
@@ -168,7 +171,7 @@ func hostDirOps(hostRoot string) []Op {
 		ops = append(ops, Op{Kind: KindMask, Dest: s})
 	}
 	ops = append(ops, Op{Kind: KindMount, FSType: "tmpfs", Source: "tmpfs", Dest: "/tmp",
-		Flags: nosuidNodev, Data: "mode=1777"})
+		Flags: nosuidNodev, Data: tmpData(tmpSize)})
 	return ops
 }
 
@@ -247,4 +250,12 @@ func unwrapPathError(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// tmpData is the mount data of the default task dir's /tmp.
+func tmpData(size int64) string {
+	if size > 0 {
+		return "mode=1777,size=" + strconv.FormatInt(size, 10)
+	}
+	return "mode=1777"
 }
