@@ -13,6 +13,7 @@ import (
 // credentials as recorded at launch. Everything here runs in the child.
 var execSteps = append([]step{
 	{"non-dumpable", nonDumpable},
+	{"oom_score_adj", setOOMScoreAdj},
 	// Armed here, not at the fork: born in the task's pid namespace, the
 	// helper sees its parent as pid 0, which the runtime's own check at
 	// the fork takes for a dead parent.
