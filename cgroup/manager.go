@@ -67,6 +67,10 @@ type Config struct {
 	ID string
 	// Resources are the limits New applies.
 	Resources Resources
+	// Devices are the devices the task may use beyond DefaultDevices, for
+	// the host devices bound into it on purpose. Every task gets device
+	// control (see devices.go); there is no way to turn it off.
+	Devices []DeviceRule
 	// Version forces V1, V2 or Hybrid; 0 detects: unified -> V2 at
 	// /sys/fs/cgroup; hybrid -> Hybrid (unified at /sys/fs/cgroup/unified);
 	// legacy -> V1.
@@ -127,17 +131,25 @@ type hierarchy interface {
 // (ErrInUse): they may be a live task launched from another state dir.
 //
 // On v1 the task always gets a freezer cgroup, so that its pids can be
-// listed and frozen, plus a cgroup in each controller a set limit needs
-// (memory; cpu for shares and quota; cpuset; pids). On v2 it gets one
-// directory, with the controllers its limits need enabled in every
-// ancestor's cgroup.subtree_control. A controller a set limit needs that
-// the host lacks is an error naming the flag.
+// listed and frozen, and a devices cgroup, plus a cgroup in each
+// controller a set limit needs (memory; cpu for shares and quota; cpuset;
+// pids). On v2 it gets one directory, with the controllers its limits need
+// enabled in every ancestor's cgroup.subtree_control. A controller a set
+// limit needs that the host lacks is an error naming the flag.
+//
+// Every task may use only DefaultDevices and cfg.Devices: on v2 and
+// hybrid hosts through a BPF device program on the parent cgroup (or on
+// the task's own when cfg.Devices is set), on v1 through its devices
+// cgroup (see devices.go).
 func New(cfg Config, log hclog.Logger) (*Manager, error) {
 	cfg, log, err := prepare(cfg, log)
 	if err != nil {
 		return nil, err
 	}
 	if err := cfg.Resources.Validate(); err != nil {
+		return nil, err
+	}
+	if err := validateDevices(cfg.Devices); err != nil {
 		return nil, err
 	}
 	// Refuse limits the host cannot enforce before touching any cgroup,

@@ -17,8 +17,10 @@ import (
 )
 
 // v1Names are the v1 hierarchies a task's cgroup may span, freezer first:
-// it is the one every task gets.
-var v1Names = []string{"freezer", "memory", "cpu", "cpuset", "pids"}
+// it is the one every task gets. On a pure v1 host every task gets a
+// devices cgroup too; a hybrid host controls devices on the unified
+// hierarchy instead (devices.go).
+var v1Names = []string{"freezer", "devices", "memory", "cpu", "cpuset", "pids"}
 
 // v1Group is a task's cgroup on cgroup v1: one directory per hierarchy.
 type v1Group struct {
@@ -37,12 +39,15 @@ type v1Group struct {
 }
 
 // planV1 checks that every hierarchy cfg needs is mounted, and the
-// cpuset, and returns the hierarchies' names.
+// cpuset, and returns the hierarchies' names. freezer is true on a pure v1
+// host, where the task is tracked in a freezer cgroup and kept from
+// devices in a devices cgroup; false for the limits-only part of a hybrid
+// cgroup.
 func planV1(cfg Config, freezer bool) ([]string, error) {
 	r, root := cfg.Resources, cfg.V1Root
 	var names []string
 	if freezer {
-		names = append(names, "freezer")
+		names = append(names, "freezer", "devices")
 	}
 	for _, n := range r.needs() {
 		if !v1Mounted(root, n.controller) {
@@ -52,6 +57,11 @@ func planV1(cfg Config, freezer bool) ([]string, error) {
 	}
 	if freezer && !v1Mounted(root, "freezer") {
 		return nil, fmt.Errorf("cgroup v1 freezer is not mounted at %s: berth needs it to list, freeze and kill a task's processes", filepath.Join(root, "freezer"))
+	}
+	if freezer {
+		if err := checkV1Devices(root); err != nil {
+			return nil, err
+		}
 	}
 	if r.Cpuset != "" {
 		if err := checkCpusAvailable(r.Cpuset, filepath.Join(root, "cpuset", "cpuset.cpus")); err != nil {
@@ -72,8 +82,13 @@ func newV1(cfg Config, log hclog.Logger, freezer bool) (*v1Group, error) {
 	// cgroup1.New makes each directory and writes the limits, and for
 	// cpuset first copies cpuset.cpus and cpuset.mems down from the parent:
 	// a v1 cpuset cgroup starts with both empty and refuses tasks until
-	// they are set.
-	cg, err := cgroup1.New(cgroup1.StaticPath("/"+group), v1Spec(r, g.swapAccounting), cgroup1.WithHierarchy(v1Hierarchy(root, names)))
+	// they are set. The device rules are written here only, never by an
+	// update: rewriting them would deny everything for a moment.
+	spec := v1Spec(r, g.swapAccounting)
+	if freezer {
+		spec.Devices = v1DeviceSpec(cfg.Devices)
+	}
+	cg, err := cgroup1.New(cgroup1.StaticPath("/"+group), spec, cgroup1.WithHierarchy(v1Hierarchy(root, names)))
 	if err != nil {
 		// The library leaves behind the directories it made before the
 		// write that failed.
@@ -148,6 +163,8 @@ func v1Hierarchy(root string, names []string) cgroup1.Hierarchy {
 			switch name {
 			case "freezer":
 				out = append(out, cgroup1.NewFreezer(root))
+			case "devices":
+				out = append(out, cgroup1.NewDevices(root))
 			case "memory":
 				out = append(out, cgroup1.NewMemory(root))
 			case "cpu":

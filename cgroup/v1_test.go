@@ -170,10 +170,10 @@ func TestV1Errors(t *testing.T) {
 		}
 	}
 
-	// Only the freezer without limits.
+	// Only the freezer and devices without limits.
 	m := newTestManager(t, Config{Version: 1, Parent: testParent, ID: id})
-	if got := m.Paths(); len(got) != 1 || got["freezer"] == "" {
-		t.Fatalf("Paths() without limits = %v, want only the freezer", got)
+	if got := m.Paths(); len(got) != 2 || got["freezer"] == "" || got["devices"] == "" {
+		t.Fatalf("Paths() without limits = %v, want only the freezer and devices", got)
 	}
 	if oom, err := m.OOMKilled(); err != nil || oom {
 		t.Errorf("OOMKilled() without memory cgroup = %v, %v; want false", oom, err)
@@ -309,8 +309,8 @@ func TestV1Leftover(t *testing.T) {
 	c.waitKilled(t)
 	m := newTestManager(t, cfg)
 	assertNoPids(t, m)
-	if got := m.Paths(); len(got) != 1 {
-		t.Errorf("Paths() = %v, want only the freezer", got)
+	if got := m.Paths(); len(got) != 2 || got["devices"] == "" {
+		t.Errorf("Paths() = %v, want only the freezer and devices", got)
 	}
 	if _, err := os.Stat(old.Paths()["memory"]); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("leftover memory cgroup still there (stat: %v)", err)
@@ -320,7 +320,7 @@ func TestV1Leftover(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load: %v", err)
 	}
-	if got := loaded.Paths(); got["freezer"] != m.Paths()["freezer"] || len(got) != 1 {
+	if got := loaded.Paths(); got["freezer"] != m.Paths()["freezer"] || got["devices"] != m.Paths()["devices"] || len(got) != 2 {
 		t.Errorf("Load().Paths() = %v, want %v", got, m.Paths())
 	}
 }

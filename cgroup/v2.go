@@ -50,11 +50,27 @@ func newV2(cfg Config, log hclog.Logger) (*v2Group, error) {
 			return nil, err
 		}
 	}
+	// Device control goes on before the task's cgroup exists: the
+	// parent's program covers it from its mkdir on. A tree that is not
+	// cgroup2 (a test's fake one) can hold no process and takes no program.
+	onCgroup2 := isCgroup2(mount)
+	if onCgroup2 {
+		if err := ensureParentFilter(filepath.Join(mount, cfg.Parent)); err != nil {
+			return nil, err
+		}
+	}
 	dir := filepath.Join(mount, cfg.group())
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("create cgroup: %w", err)
 	}
-	mgr, err := cgroup2.Load("/"+cfg.group(), cgroup2.WithMountpoint(mount))
+	var err error
+	if onCgroup2 && len(cfg.Devices) > 0 {
+		err = attachTaskFilter(dir, cfg.Devices)
+	}
+	var mgr *cgroup2.Manager
+	if err == nil {
+		mgr, err = cgroup2.Load("/"+cfg.group(), cgroup2.WithMountpoint(mount))
+	}
 	if err == nil {
 		g := &v2Group{log: log, mount: mount, parent: cfg.Parent, path: dir, mgr: mgr}
 		if err = g.apply(r); err == nil {
