@@ -57,11 +57,13 @@ func Apply(root string, ops []Op) error {
 		return wrap("open", root, err)
 	}
 	defer unix.Close(rootfd)
+	others := startOthersOnly(ops)
+	defer others.close()
 	for _, op := range ops {
 		var err error
 		switch op.Kind {
 		case KindBind:
-			err = applyBind(rootfd, op)
+			err = applyBind(rootfd, op, others)
 		case KindMount:
 			err = applyMount(rootfd, op)
 		case KindSymlink:
@@ -83,7 +85,7 @@ func Apply(root string, ops []Op) error {
 // cloned tree itself, never from an earlier lookup of the source path: a
 // source swapped between a device and a directory after such a lookup
 // would otherwise be bound without nodev.
-func applyBind(rootfd int, op Op) error {
+func applyBind(rootfd int, op Op, others *othersOnly) error {
 	flags := uint(unix.OPEN_TREE_CLONE | unix.OPEN_TREE_CLOEXEC)
 	if op.Recursive {
 		flags |= unix.AT_RECURSIVE
@@ -109,6 +111,9 @@ func applyBind(rootfd int, op Op) error {
 		return wrap("bind", op.Dest, err)
 	}
 	defer unix.Close(dfd)
+	if err := others.idmap(tfd, op); err != nil {
+		return wrap("bind idmap", op.Dest, err)
+	}
 	var attr uint64
 	if op.ReadOnly {
 		attr |= unix.MOUNT_ATTR_RDONLY

@@ -49,6 +49,11 @@ type Op struct {
 	Recursive bool `json:"rec,omitempty"`
 	// Optional skips the op when Source (bind) does not exist.
 	Optional bool `json:"optional,omitempty"`
+	// OthersOnly idmaps a bind so that no file or directory in it is the
+	// task's own, nor its group's, and its capabilities do not override
+	// their permissions: the task gets the bits the host gives to others
+	// (see the rule in secrets.go).
+	OthersOnly bool `json:"others,omitempty"`
 }
 
 // Bind is a user-requested bind mount.
@@ -61,7 +66,8 @@ type Bind struct {
 // Config is what the plan depends on.
 type Config struct {
 	// HostDirs adds the default task dir's content: read-only binds of the
-	// host's system directories, secrets hidden, and a tmpfs /tmp.
+	// host's system directories, with what the host keeps from others
+	// hidden (OthersOnly), and a tmpfs /tmp.
 	HostDirs bool
 	// HostRoot is where the host directories are read from ("/" unless a
 	// test says otherwise).
@@ -78,11 +84,6 @@ type Config struct {
 // exist on the host.
 var HostSystemDirs = []string{"/bin", "/sbin", "/lib", "/lib32", "/lib64", "/usr", "/etc"}
 
-// HostSecrets are hidden inside the default task dir's /etc: the task shares
-// the host's /etc for its libraries and users, but never its password hashes
-// or sudo rules.
-var HostSecrets = []string{"/etc/shadow", "/etc/shadow-", "/etc/gshadow", "/etc/gshadow-", "/etc/sudoers", "/etc/sudoers.d"}
-
 // MaskedPaths are hidden from every task: they leak host kernel memory,
 // keys, timers and hardware details.
 var MaskedPaths = []string{
@@ -96,10 +97,11 @@ var MaskedPaths = []string{
 var ReadOnlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
 
 // Devices are the host's device nodes a task gets in its /dev. They are
-// bind mounts of the host's nodes, not nodes made with mknod: every
-// filesystem a task can write to is mounted nodev, so a node the task makes
-// itself (it holds CAP_MKNOD by default) opens nothing, and no device
-// cgroup is needed to keep it off the host's disks.
+// bind mounts of the host's nodes, not nodes made with mknod. A node the
+// task makes itself (it holds CAP_MKNOD by default) opens nothing: the
+// device cgroup (cgroup.DefaultDevices) refuses to make one for any other
+// device, here or in a bind on the host's disk, and every filesystem a
+// task can write to is nodev besides.
 var Devices = []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"}
 
 var devLinks = [][2]string{
@@ -144,7 +146,9 @@ func Plan(cfg Config) ([]Op, error) {
 // hostDirOps fills the default task dir (a fresh tmpfs, see RootTmpfs):
 // read-only binds of the host's system directories, and the same symlink
 // for those that are symlinks on the host (/bin -> usr/bin on merged-/usr
-// systems).
+// systems). The binds are OthersOnly: the task shares the host's /etc for
+// its libraries and users, but reads nothing there an unprivileged host
+// user could not (password hashes, sudo rules, private keys).
 func hostDirOps(hostRoot string, tmpSize int64) []Op {
 	if hostRoot == "" {
 		hostRoot = "/"
@@ -160,15 +164,8 @@ func hostDirOps(hostRoot string, tmpSize int64) []Op {
 				ops = append(ops, Op{Kind: KindSymlink, Dest: d, Source: target})
 			}
 		case fi.IsDir():
-			ops = append(ops, Op{Kind: KindBind, Source: src, Dest: d, ReadOnly: true, Recursive: true})
+			ops = append(ops, Op{Kind: KindBind, Source: src, Dest: d, ReadOnly: true, Recursive: true, OthersOnly: true})
 		}
-	}
-	for _, s := range HostSecrets {
-		src := path.Join(hostRoot, s)
-		if _, err := os.Lstat(src); err != nil {
-			continue
-		}
-		ops = append(ops, Op{Kind: KindMask, Dest: s})
 	}
 	ops = append(ops, Op{Kind: KindMount, FSType: "tmpfs", Source: "tmpfs", Dest: "/tmp",
 		Flags: nosuidNodev, Data: tmpData(tmpSize)})

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 	"unsafe"
 
 	"github.com/berthrun/berth/caps"
@@ -19,7 +20,6 @@ type child struct {
 	sock  *os.File
 	plan  Plan
 	user  User
-	argv0 string
 	times []StepTime
 }
 
@@ -91,9 +91,9 @@ var credentialSteps = []step{
 	{"cwd", enterCwd},
 	{"close fds", closeFds},
 	{"signals", resetSignals},
-	{"lookup command", lookupCommand},
 	// Last before execve: the filter applies to everything after it, so
-	// only the ready message and execve itself run under it.
+	// only the command's lookup on PATH (stat and access calls), the
+	// ready message and execve itself run under it.
 	{"seccomp", loadSeccomp},
 	{"exec", execTask},
 }
@@ -238,13 +238,6 @@ func closeFds(c *child) error {
 	return unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC)
 }
 
-// lookupCommand finds the command on the task's PATH.
-func lookupCommand(c *child) error {
-	argv0, err := lookPath(c.plan.Args[0], c.plan.Env)
-	c.argv0 = argv0
-	return err
-}
-
 // loadSeccomp loads the task's filter on this thread, the one that execs:
 // execve keeps the filter of the thread that calls it. no_new_privs is set
 // already, so no CAP_SYS_ADMIN is needed.
@@ -255,15 +248,22 @@ func loadSeccomp(c *child) error {
 	return filter.Install(c.plan.Seccomp, c.plan.SeccompFlags)
 }
 
-// execTask tells the parent setup is done, and execs. An execve that fails
-// is reported after "ready".
+// execTask finds the command, tells the parent setup is done, and execs.
+// An execve that fails is reported after "ready".
 func execTask(c *child) error {
+	argv0, err := lookPath(c.plan.Args[0], c.plan.Env)
+	if err != nil {
+		return err
+	}
+	if c.plan.Timings {
+		c.times = append(c.times, StepTime{"lookup command", time.Now().UnixNano()})
+	}
 	ids := &UserIDs{UID: c.user.UID, GID: c.user.GID, Groups: c.user.Groups, Home: c.user.Home}
 	if err := writeMessage(c.sock, &Message{Type: MsgReady, User: ids, Steps: c.times}); err != nil {
 		return fmt.Errorf("send ready: %w", err)
 	}
-	err := unix.Exec(c.argv0, c.plan.Args, c.plan.Env)
-	return &os.PathError{Op: "execve", Path: c.argv0, Err: err}
+	err = unix.Exec(argv0, c.plan.Args, c.plan.Env)
+	return &os.PathError{Op: "execve", Path: argv0, Err: err}
 }
 
 // setOOMScoreAdj writes the plan's score. Lowering it below what the

@@ -168,6 +168,8 @@ func (d *jdec) ops() ([]mounts.Op, error) {
 				op.Recursive, err = d.boolean()
 			case "optional":
 				op.Optional, err = d.boolean()
+			case "others":
+				op.OthersOnly, err = d.boolean()
 			default:
 				return fmt.Errorf("json: unknown field %q", key)
 			}
