@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/berthrun/berth/cgroup"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 // Namespace modes for Isolation.PID, Isolation.IPC and Isolation.UTS.
@@ -93,10 +94,36 @@ type Isolation struct {
 	Mounts []Mount
 
 	// CapAdd and CapDrop adjust the default capability set by name
-	// ("NET_RAW", "CAP_NET_RAW", "net_raw" or "ALL").
+	// ("NET_RAW", "CAP_NET_RAW", "net_raw" or "ALL"). A task that runs as
+	// a user other than root holds only the capabilities CapAdd names (as
+	// Docker does); the set bounds it all the same.
 	CapAdd  []string
 	CapDrop []string
+
+	// Seccomp is the task's system call filter in OCI's form. Nil gets
+	// Docker's default profile for the task's capability set: keyrings,
+	// mount, bpf, ptrace and the like fail with EPERM, system calls this
+	// build does not know with ENOSYS. SeccompUnconfined loads no filter
+	// (Seccomp must then be nil). An exec'd process gets the task's filter.
+	Seccomp           *specs.LinuxSeccomp
+	SeccompUnconfined bool
+
+	// Ulimits are the task's resource limits (the others it inherits from
+	// berth); an exec'd process gets them too. A hard limit above berth's
+	// own needs CAP_SYS_RESOURCE.
+	Ulimits []Ulimit
+
+	// OOMScoreAdj is the task's oom_score_adj; nil is 0, not berth's own.
+	OOMScoreAdj *int
+
+	// TmpSize caps the default task dir's /tmp, in bytes; zero is
+	// DefaultTmpSize. Its pages count against the task's memory limit too.
+	TmpSize int64
 }
+
+// DefaultTmpSize caps the default task dir's /tmp unless Isolation.TmpSize
+// says otherwise: without a cap a task can fill the host's memory there.
+const DefaultTmpSize = 1 << 30
 
 // Mount is a bind mount of a host path into the task.
 type Mount struct {

@@ -109,15 +109,20 @@ func execPlan(c *ExecCommand, x *execSettings) (*nsinit.Plan, error) {
 		}
 	}
 	p := &nsinit.Plan{
-		Version:  nsinit.Version,
-		Mode:     nsinit.ModeExec,
-		User:     c.User,
-		Caps:     x.Caps,
-		Args:     append([]string{c.Cmd}, c.Args...),
-		Env:      mergeEnv(x.Env, c.Env),
-		Cwd:      x.Cwd,
-		Terminal: c.Terminal,
-		Size:     c.Size,
+		Version:      nsinit.Version,
+		Mode:         nsinit.ModeExec,
+		User:         c.User,
+		Caps:         x.Caps,
+		UserCaps:     x.UserCaps,
+		Rlimits:      x.Rlimits,
+		OOMScoreAdj:  x.OOMScoreAdj,
+		Seccomp:      x.Seccomp,
+		SeccompFlags: x.SeccompFlags,
+		Args:         append([]string{c.Cmd}, c.Args...),
+		Env:          mergeEnv(x.Env, c.Env),
+		Cwd:          x.Cwd,
+		Terminal:     c.Terminal,
+		Size:         c.Size,
 	}
 	if c.User == "" {
 		p.IDs = x.User

@@ -24,10 +24,16 @@ type execSettings struct {
 	// User is who the task's command runs as, resolved at launch inside
 	// the task: an exec takes the ids, not the name again, so a task that
 	// rewrites its own /etc/passwd cannot change who later execs run as.
-	User *nsinit.UserIDs `json:"user"`
-	Caps []string        `json:"caps"`
-	Env  []string        `json:"env"`
-	Cwd  string          `json:"cwd"`
+	User     *nsinit.UserIDs `json:"user"`
+	Caps     []string        `json:"caps"`
+	UserCaps []string        `json:"user_caps,omitempty"`
+	Env      []string        `json:"env"`
+	Cwd      string          `json:"cwd"`
+	// An exec'd process gets the task's limits, score and filter.
+	Rlimits      []nsinit.Rlimit `json:"rlimits,omitempty"`
+	OOMScoreAdj  *int            `json:"oom_score_adj,omitempty"`
+	Seccomp      []byte          `json:"seccomp,omitempty"`
+	SeccompFlags uint            `json:"seccomp_flags,omitempty"`
 }
 
 func newExecSettings(s *spec, user *nsinit.UserIDs) *execSettings {
@@ -42,7 +48,8 @@ func newExecSettings(s *spec, user *nsinit.UserIDs) *execSettings {
 	if cwd == "" {
 		cwd = "/"
 	}
-	return &execSettings{User: user, Caps: s.plan.Caps, Env: env, Cwd: cwd}
+	return &execSettings{User: user, Caps: s.plan.Caps, UserCaps: s.plan.UserCaps, Env: env, Cwd: cwd,
+		Rlimits: s.plan.Rlimits, OOMScoreAdj: s.plan.OOMScoreAdj, Seccomp: s.plan.Seccomp, SeccompFlags: s.plan.SeccompFlags}
 }
 
 // write records the settings, readable by root only.
@@ -111,6 +118,15 @@ func readExecSettings(dir string) (*execSettings, error) {
 		return nil, fmt.Errorf("exec settings %s: corrupt: user", file)
 	case !filepath.IsAbs(x.Cwd):
 		return nil, fmt.Errorf("exec settings %s: corrupt: cwd %q", file, x.Cwd)
+	case len(x.Seccomp)%8 != 0 || len(x.Seccomp) > 4096*8:
+		return nil, fmt.Errorf("exec settings %s: corrupt: seccomp", file)
+	case x.OOMScoreAdj != nil && (*x.OOMScoreAdj < -1000 || *x.OOMScoreAdj > 1000):
+		return nil, fmt.Errorf("exec settings %s: corrupt: oom_score_adj", file)
+	}
+	for _, rl := range x.Rlimits {
+		if rl.Resource < 0 || rl.Resource >= rlimNlimits || rl.Soft > rl.Hard {
+			return nil, fmt.Errorf("exec settings %s: corrupt: rlimits", file)
+		}
 	}
 	for _, g := range x.User.Groups {
 		if g < 0 || g > userMaxID {

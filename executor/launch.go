@@ -123,6 +123,7 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 		Parent:    e.cfg.CgroupParent,
 		ID:        t.id,
 		Resources: cmd.Resources,
+		Devices:   s.devices,
 		Version:   e.cfg.CgroupVersion,
 		V2Mount:   e.cfg.CgroupV2Mount,
 	}, e.log)

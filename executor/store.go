@@ -100,6 +100,20 @@ func (s *Store) refresh(dir string, st *State) *State {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
+		// The main process is gone and nobody recorded how it ended. Its
+		// cgroup tells whether the task is: a process it started (with
+		// --pid host, after a foreground berth was killed) may live on,
+		// and the verbs must still reach it.
+		if err == nil {
+			if pids, perr := cg.Pids(); perr == nil && len(pids) > 0 {
+				st.Cgroup = cg.Paths()
+				st.Status = StatusRunning
+				if paused, err := cg.Paused(); err == nil && paused {
+					st.Status = StatusPaused
+				}
+				return st
+			}
+		}
 		// Nobody reaped it who could tell how it ended.
 		st.Status, st.ExitCode = StatusStopped, -1
 		return st
@@ -195,7 +209,13 @@ func (s *Store) Kill(id string, sig unix.Signal, all bool) error {
 		return err
 	}
 	if !all {
-		return wrapErr("kill", id, s.signalTask(st, cg, sig))
+		err := s.signalTask(st, cg, sig)
+		if errors.Is(err, ErrNotRunning) {
+			// Get found processes in the cgroup, or the task would be
+			// stopped: only the main one is gone.
+			return fmt.Errorf("kill %q: the task's main process has exited but other processes of the task run: signal them with --all, or stop the task", id)
+		}
+		return wrapErr("kill", id, err)
 	}
 	if sig == unix.SIGKILL {
 		return wrapErr("kill", id, cg.KillAll())

@@ -5,11 +5,14 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/berthrun/berth/caps"
+	"github.com/berthrun/berth/cgroup"
 	"github.com/berthrun/berth/mounts"
 	"github.com/berthrun/berth/nsinit"
 )
@@ -42,6 +45,9 @@ type spec struct {
 	defaultRoot bool
 	cloneFlags  uintptr
 	plan        *nsinit.Plan
+	// devices are the host devices bound in, which the task's cgroup
+	// lets it open.
+	devices []cgroup.DeviceRule
 }
 
 // Validate checks every field of cmd as Launch does, without launching or
@@ -106,12 +112,44 @@ func check(cmd *Command) (*spec, error) {
 	if err != nil {
 		return nil, err
 	}
+	userCaps, err := addedCaps(iso.CapAdd, set)
+	if err != nil {
+		return nil, err
+	}
+	rls, err := checkUlimits(iso.Ulimits)
+	if err != nil {
+		return nil, err
+	}
+	if iso.OOMScoreAdj != nil && (*iso.OOMScoreAdj < -1000 || *iso.OOMScoreAdj > 1000) {
+		return nil, fmt.Errorf("oom_score_adj %d: want -1000 to 1000", *iso.OOMScoreAdj)
+	}
+	oomAdj := 0
+	if iso.OOMScoreAdj != nil {
+		oomAdj = *iso.OOMScoreAdj
+	}
+	if iso.TmpSize < 0 {
+		return nil, fmt.Errorf("tmp size %d: must not be negative", iso.TmpSize)
+	}
+	tmpSize := iso.TmpSize
+	if tmpSize == 0 {
+		tmpSize = DefaultTmpSize
+	}
+	filter, err := seccompFilter(iso, set)
+	if err != nil {
+		return nil, err
+	}
 	binds := make([]mounts.Bind, len(iso.Mounts))
 	for i, m := range iso.Mounts {
+		if err := checkBindDest(m); err != nil {
+			return nil, err
+		}
 		binds[i] = mounts.Bind{Source: m.Source, Dest: m.Destination, ReadOnly: m.ReadOnly}
 	}
-	ops, err := mounts.Plan(mounts.Config{HostDirs: s.defaultRoot, Binds: binds})
+	ops, err := mounts.Plan(mounts.Config{HostDirs: s.defaultRoot, Binds: binds, TmpSize: tmpSize})
 	if err != nil {
+		return nil, err
+	}
+	if s.devices, err = boundDevices(iso.Mounts); err != nil {
 		return nil, err
 	}
 	if err := cmd.Resources.Validate(); err != nil {
@@ -126,17 +164,70 @@ func check(cmd *Command) (*spec, error) {
 		return nil, fmt.Errorf("stop grace %s: must not be negative", cmd.StopGrace)
 	}
 	s.plan = &nsinit.Plan{
-		Version:    nsinit.Version,
-		Mounts:     ops,
-		Hostname:   iso.Hostname,
-		LoopbackUp: iso.Net == ModeNone,
-		User:       cmd.User,
-		Caps:       set,
-		Args:       append([]string{cmd.Cmd}, cmd.Args...),
-		Env:        env,
-		Cwd:        cmd.Cwd,
+		Version:     nsinit.Version,
+		Mounts:      ops,
+		Hostname:    iso.Hostname,
+		LoopbackUp:  iso.Net == ModeNone,
+		User:        cmd.User,
+		Caps:        set,
+		UserCaps:    userCaps,
+		Rlimits:     rls,
+		OOMScoreAdj: &oomAdj,
+		Args:        append([]string{cmd.Cmd}, cmd.Args...),
+		Env:         env,
+		Cwd:         cmd.Cwd,
+	}
+	if filter != nil {
+		s.plan.Seccomp, s.plan.SeccompFlags = filter.Raw, filter.Flags
 	}
 	return s, nil
+}
+
+// checkBindDest refuses a bind onto the filesystems berth makes for the
+// task itself: over /proc, /sys or /dev, or below /proc and /sys, a bind
+// would replace or shadow what the masks and read-only paths protect (and
+// the masks would fail on a path of their own, not the bind's). Device
+// nodes go below /dev by their own name (--mount /dev/kvm:/dev/kvm), but
+// not over /dev/pts, /dev/shm, /dev/mqueue or the masks' /dev/null.
+func checkBindDest(m Mount) error {
+	d := path.Clean("/" + m.Destination)
+	if !strings.HasPrefix(m.Destination, "/") {
+		return nil // mounts.Plan names it
+	}
+	switch d {
+	case "/proc", "/sys", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/dev/null":
+		return fmt.Errorf("mount %s:%s: %s is the task's own, made by berth; a bind cannot replace it", m.Source, m.Destination, d)
+	}
+	for _, fs := range []string{"/proc/", "/sys/", "/dev/pts/"} {
+		if strings.HasPrefix(d, fs) {
+			return fmt.Errorf("mount %s:%s: a bind cannot go below %s, the task's own, where masks and read-only paths apply", m.Source, m.Destination, strings.TrimSuffix(fs, "/"))
+		}
+	}
+	return nil
+}
+
+// addedCaps are the capabilities a task that runs as another user than root
+// holds: those CapAdd names ("ALL" is the whole set), within the set.
+func addedCaps(add, set []string) ([]string, error) {
+	if len(add) == 0 {
+		return nil, nil
+	}
+	for _, a := range add {
+		if strings.EqualFold(a, "ALL") {
+			return set, nil
+		}
+	}
+	added, err := caps.Compute(add, []string{"ALL"})
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, c := range added {
+		if slices.Contains(set, c) {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }
 
 // checkTaskDir resolves the task dir on the host: it must exist and be a

@@ -166,9 +166,10 @@ func TestCheckDefaults(t *testing.T) {
 		t.Errorf("loopback, hostname, user = %v, %q, %q; want unset", p.LoopbackUp, p.Hostname, p.User)
 	}
 
-	// The default task dir binds the host's /usr read-only, and every
+	// The default task dir binds the host's /usr read-only, with only the
+	// permission bits for others applying (mounts/secrets.go), and every
 	// other host system directory that is a real directory.
-	usr := mounts.Op{Kind: mounts.KindBind, Source: "/usr", Dest: "/usr", ReadOnly: true, Recursive: true}
+	usr := mounts.Op{Kind: mounts.KindBind, Source: "/usr", Dest: "/usr", ReadOnly: true, Recursive: true, OthersOnly: true}
 	if !slices.Contains(p.Mounts, usr) {
 		t.Errorf("default task dir plan has no %+v:\n%+v", usr, p.Mounts)
 	}

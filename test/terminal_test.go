@@ -550,18 +550,20 @@ func TestTaskGetsOwnSessionKeyring(t *testing.T) {
 		mustSucceed(t, res)
 		var r keyringResult
 		decodeOne(t, res, &r)
-		if r.Session == int(ses) {
-			t.Errorf("%s: session keyring %d is the caller's", what, r.Session)
+		if r.Session == int(ses) || r.Session <= 0 {
+			t.Errorf("%s: session keyring %d, want one of its own (not the caller's %d)", what, r.Session, ses)
 		}
 		if r.ReadOK || r.SearchOK {
 			t.Errorf("%s reached the caller's key: %+v", what, r)
 		}
 	}
+	// Unconfined: the default seccomp filter refuses keyctl altogether
+	// (TestSeccompDefault); the session keyring must hold without it.
 	cmd := append(append([]string{}, hostProbe...), "keyring", strconv.Itoa(key), desc)
 	tk := newTask(t)
-	check("a task", tk.run(probeMount(), cmd...))
+	check("a task", tk.run(append(probeMount(), "--seccomp", "unconfined"), cmd...))
 
-	d, _ := startPause(t)
+	d, _ := startPause(t, "--seccomp", "unconfined")
 	check("a detached task's exec'd process", d.exec(nil, cmd...))
 }
 

@@ -50,7 +50,11 @@ func runDetached(g *globals, f *runFlags, argv []string) int {
 		return fail(exitBerth, fmt.Errorf("run -d: %w", err))
 	}
 	// The supervisor runs from "/": hand it absolute paths.
-	for _, p := range []*string{&g.stateDir, &f.rootfs, &f.stdout, &f.stderr} {
+	paths := []*string{&g.stateDir, &f.rootfs, &f.stdout, &f.stderr}
+	if f.seccomp != "unconfined" {
+		paths = append(paths, &f.seccomp)
+	}
+	for _, p := range paths {
 		if *p != "" {
 			abs, err := filepath.Abs(*p)
 			if err != nil {
@@ -301,5 +305,22 @@ func (f *runFlags) argv() []string {
 	str("grace", f.grace.String())
 	str("stdout", f.stdout)
 	str("stderr", f.stderr)
+	str("seccomp", f.seccomp)
+	list("ulimit", f.ulimits)
 	return a
+}
+
+// checkReportPipe refuses --supervise run by hand: the supervisor reports
+// to `run -d` on the write end of a pipe at fd 3, and without one there is
+// nobody to tell the task's id to.
+func checkReportPipe() error {
+	var st unix.Stat_t
+	err := unix.Fstat(reportFD, &st)
+	if err == nil && st.Mode&unix.S_IFMT == unix.S_IFIFO {
+		fl, ferr := unix.FcntlInt(reportFD, unix.F_GETFL, 0)
+		if ferr == nil && fl&unix.O_ACCMODE == unix.O_WRONLY {
+			return nil
+		}
+	}
+	return errors.New("--supervise is internal to run -d: it needs run -d's report pipe on fd 3")
 }

@@ -48,6 +48,8 @@ type runFlags struct {
 	stopSignal                      string
 	grace                           time.Duration
 	stdout, stderr                  string
+	seccomp                         string
+	ulimits                         []string
 	json, detach, supervise, tty    bool
 }
 
@@ -89,6 +91,8 @@ func runCommand(g *globals) *cobra.Command {
 	fs.Var(&f.ipc, "ipc", "ipc namespace: private or host")
 	fs.Var(&f.net, "net", "network: host, or none (a namespace with lo only)")
 	f.resourceFlags(fs)
+	fs.StringVar(&f.seccomp, "seccomp", "", "system call filter: unconfined, or a JSON profile FILE (Docker's or OCI's form); default: Docker's default profile")
+	fs.StringArrayVar(&f.ulimits, "ulimit", nil, "resource limit NAME=SOFT[:HARD] (nofile=1024:4096, unlimited), repeatable")
 	fs.StringVar(&f.stopSignal, "stop-signal", "SIGINT", "signal that asks the task to stop")
 	fs.DurationVar(&f.grace, "grace", 10*time.Second, "time between the stop signal and the kill")
 	fs.StringVar(&f.stdout, "stdout", "", "write the task's stdout to FILE")
@@ -110,6 +114,11 @@ func cmdRun(g *globals, f *runFlags, fs *pflag.FlagSet, argv []string) int {
 	}
 	if f.detach && f.json {
 		return failUsage("run", errors.New("--json goes with a foreground run, not -d"))
+	}
+	if f.supervise {
+		if err := checkReportPipe(); err != nil {
+			return failUsage("run", err)
+		}
 	}
 	if f.detach && f.tty {
 		return failUsage("run", errors.New("-t goes with a foreground run, not -d: there is no way to attach to a detached task's terminal yet"))
@@ -203,6 +212,24 @@ func (f *runFlags) command(argv []string, fs *pflag.FlagSet) (*executor.Command,
 			return nil, nil, err
 		}
 		cmd.Isolation.Mounts = append(cmd.Isolation.Mounts, mt)
+	}
+	for _, u := range f.ulimits {
+		ul, err := executor.ParseUlimit(u)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--ulimit: %w", err)
+		}
+		cmd.Isolation.Ulimits = append(cmd.Isolation.Ulimits, ul)
+	}
+	switch f.seccomp {
+	case "":
+	case "unconfined":
+		cmd.Isolation.SeccompUnconfined = true
+	default:
+		p, err := executor.LoadSeccompProfile(f.seccomp, cmd.Isolation)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--seccomp: %w", err)
+		}
+		cmd.Isolation.Seccomp = p
 	}
 	r, err := f.resources(fs)
 	if err != nil {
