@@ -1,7 +1,7 @@
 # berth: build, test, benchmark. Run as root: tasks need namespaces and cgroups.
 GO ?= go
 
-.PHONY: all build probe test unit integration vet fmt demo clean bench bench-compare bench-cli
+.PHONY: all build probe test unit integration vet fmt demo clean bench bench-compare bench-cli fuzz soak
 
 all: build
 
@@ -24,6 +24,12 @@ unit:
 
 integration:
 	$(GO) test -count=1 -v ./test/
+
+# Every fuzz target for FUZZTIME each (3s; longer by hand:
+# make fuzz FUZZTIME=10m).
+FUZZTIME ?= 3s
+fuzz:
+	FUZZTIME=$(FUZZTIME) .ci/fuzz
 
 vet:
 	$(GO) vet ./...

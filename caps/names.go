@@ -56,7 +56,7 @@ func capName(c capability.Cap) string {
 // "all" in any case becomes "ALL". A name the capability library does not
 // know is an error.
 func Normalize(name string) (string, error) {
-	n := strings.ToUpper(strings.TrimSpace(name))
+	n := asciiUpper(strings.Trim(name, asciiSpace))
 	if n == All {
 		return All, nil
 	}
@@ -80,4 +80,21 @@ func lookup(name string) (capability.Cap, error) {
 		return 0, fmt.Errorf("capability %q is not a single capability: resolve it with Compute", name)
 	}
 	return known[n], nil
+}
+
+// asciiSpace is the white space a name may carry around it.
+const asciiSpace = " \t\n\v\f\r"
+
+// asciiUpper upper-cases the ASCII letters of s and nothing else:
+// strings.ToUpper also folds U+017F (long s) to 'S' and U+0131 (dotless i)
+// to 'I', so "cap_\u017fys_admin" would grant CAP_SYS_ADMIN while a policy
+// that matches names byte by byte sees no capability it knows.
+func asciiUpper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - ('a' - 'A')
+		}
+	}
+	return string(b)
 }

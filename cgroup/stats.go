@@ -463,6 +463,10 @@ func (r *statReader) sumKeys(name string, kv map[string]string, keys ...string) 
 		if !parsed {
 			return 0, false
 		}
+		if sum > math.MaxUint64-v {
+			r.parseError(name, "%s%s makes the sum out of range", k+" ", s)
+			return 0, false
+		}
 		sum, ok = sum+v, true
 	}
 	return sum, ok

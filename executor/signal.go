@@ -10,7 +10,13 @@ import (
 
 // ParseSignal reads a signal as "SIGTERM", "TERM", "term" or "15".
 func ParseSignal(s string) (unix.Signal, error) {
-	t := strings.ToUpper(strings.TrimSpace(s))
+	// ASCII only: strings.ToUpper would take "\u017figkill" for SIGKILL.
+	t := strings.Map(func(r rune) rune {
+		if 'a' <= r && r <= 'z' {
+			return r - ('a' - 'A')
+		}
+		return r
+	}, strings.Trim(s, " \t\n\v\f\r"))
 	if n, err := strconv.Atoi(t); err == nil {
 		if n > 0 && n < 65 {
 			return unix.Signal(n), nil

@@ -72,7 +72,9 @@ func cpuinfoMHz(s string) (float64, error) {
 	slices.Sort(mhz)
 	mid := len(mhz) / 2
 	if len(mhz)%2 == 0 {
-		return (mhz[mid-1] + mhz[mid]) / 2, nil
+		// Half the gap added to the lower one: the sum of two values near
+		// math.MaxFloat64 is +Inf, and an Inf is no JSON number.
+		return mhz[mid-1] + (mhz[mid]-mhz[mid-1])/2, nil
 	}
 	return mhz[mid], nil
 }
