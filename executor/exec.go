@@ -317,22 +317,29 @@ func startExec(ctx context.Context, tg *execTarget, plan *nsinit.Plan, leaf *cgr
 		return fail(err)
 	}
 	deadline := time.Now().Add(tg.timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+	// ctxFirst: the caller's deadline comes before the setup timeout, so
+	// a socket deadline that passes is the caller's (ErrExecTimeout),
+	// whether or not ctx has noticed yet.
+	d, ctxFirst := ctx.Deadline()
+	ctxFirst = ctxFirst && d.Before(deadline)
+	if ctxFirst {
 		deadline = d
 	}
 	if err := conn.SetDeadline(deadline); err != nil {
 		return fail(fmt.Errorf("sync socket: %w", err))
 	}
-	if err := nsinit.SendPlan(conn, plan); err != nil {
-		return fail(err)
+	res, err := (*setupResult)(nil), nsinit.SendPlan(conn, plan)
+	if err == nil {
+		res, err = awaitSetup(rcv, func(string) {})
 	}
-	res, err := awaitSetup(rcv, func(string) {})
 	if err != nil {
 		var se *SetupError
 		switch {
 		case errors.As(err, &se):
 		case ctx.Err() != nil:
 			err = execEnded(ctx.Err())
+		case ctxFirst && errors.Is(err, os.ErrDeadlineExceeded):
+			err = execEnded(context.DeadlineExceeded)
 		case errors.Is(err, os.ErrDeadlineExceeded):
 			err = fmt.Errorf("exec: setup did not finish within %s", tg.timeout)
 		default:

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -181,13 +182,19 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 	s.plan.Terminal = cmd.Terminal
 	s.plan.Size = cmd.TerminalSize
 	spawned := time.Now()
-	proc, err := os.StartProcess(e.cfg.InitPath, []string{nsinit.InitArg0}, &os.ProcAttr{
+	attr := &os.ProcAttr{
 		// One P is all the init stage needs: it runs its steps on one
 		// locked thread, and fewer Ps mean fewer runtime threads to start.
 		Env:   []string{"GOMAXPROCS=1"},
 		Files: append(stdio, childSock),
 		Sys:   sys,
-	})
+	}
+	var proc *os.Process
+	if e.cfg.KillWithParent {
+		proc, err = startOnForkThread(e.cfg.InitPath, attr)
+	} else {
+		proc, err = os.StartProcess(e.cfg.InitPath, []string{nsinit.InitArg0}, attr)
+	}
 	childSock.Close()
 	t.closeChildFiles()
 	if err != nil {
@@ -460,4 +467,38 @@ func (e *Executor) reap(t *task) {
 	e.exit, e.err = st, cerr
 	e.log.Debug("task exited", "id", t.id, "exit_code", st.ExitCode, "signal", st.Signal)
 	close(e.done)
+}
+
+// The parent-death signal fires when the thread that forked the child
+// exits, not the process: a task forked on a thread that the runtime later
+// ends (an exec ends its throwaway thread, onThrowawayThread) would be
+// killed with it. With KillWithParent, tasks are forked on one thread that
+// is locked for good and never ends.
+var forkThread struct {
+	once sync.Once
+	reqs chan func()
+}
+
+// startOnForkThread starts the init stage from the fork thread.
+func startOnForkThread(path string, attr *os.ProcAttr) (*os.Process, error) {
+	forkThread.once.Do(func() {
+		forkThread.reqs = make(chan func())
+		go func() {
+			runtime.LockOSThread() // never unlocked: the thread lives on
+			for f := range forkThread.reqs {
+				f()
+			}
+		}()
+	})
+	type started struct {
+		proc *os.Process
+		err  error
+	}
+	done := make(chan started, 1)
+	forkThread.reqs <- func() {
+		p, err := os.StartProcess(path, []string{nsinit.InitArg0}, attr)
+		done <- started{p, err}
+	}
+	r := <-done
+	return r.proc, r.err
 }

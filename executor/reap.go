@@ -62,6 +62,7 @@ func (s *Store) Finish(id string, pid int, ws syscall.WaitStatus) (*ProcessState
 		errs = multierror.Append(errs, err)
 	}
 	if err == nil {
+		defer cg.Close()
 		if oom, err := cg.OOMKilled(); err == nil {
 			ps.OOMKilled = oom
 		}

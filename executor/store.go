@@ -84,6 +84,9 @@ func (s *Store) refresh(dir string, st *State) *State {
 		return st
 	}
 	cg, err := s.cgroup(st)
+	if err == nil {
+		defer cg.Close()
+	}
 	if err != nil || !s.isTask(st, cg) {
 		// The task is gone. A live supervisor is about to record how it
 		// ended: give it a moment rather than guess.
@@ -197,6 +200,7 @@ func (s *Store) Pids(id string) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer cg.Close()
 	pids, err := cg.Pids()
 	return pids, wrapErr("ps", id, err)
 }
@@ -208,6 +212,7 @@ func (s *Store) Kill(id string, sig unix.Signal, all bool) error {
 	if err != nil {
 		return err
 	}
+	defer cg.Close()
 	if !all {
 		err := s.signalTask(st, cg, sig)
 		if errors.Is(err, ErrNotRunning) {
@@ -280,6 +285,7 @@ func (s *Store) Stop(id, sig string, grace time.Duration) error {
 	if err != nil {
 		return err
 	}
+	defer cg.Close()
 	if sig == "" {
 		sig = st.StopSignal
 	}
@@ -347,6 +353,7 @@ func (s *Store) Pause(id string) error {
 	if err != nil {
 		return err
 	}
+	defer cg.Close()
 	if st.Status == StatusPaused {
 		return fmt.Errorf("pause %q: already paused", id)
 	}
@@ -359,6 +366,7 @@ func (s *Store) Resume(id string) error {
 	if err != nil {
 		return err
 	}
+	defer cg.Close()
 	if st.Status != StatusPaused {
 		return fmt.Errorf("resume %q: not paused", id)
 	}
@@ -371,6 +379,7 @@ func (s *Store) Update(id string, r Resources) error {
 	if err != nil {
 		return err
 	}
+	defer cg.Close()
 	if err := r.Validate(); err != nil {
 		return err
 	}
@@ -405,7 +414,9 @@ func (s *Store) Delete(id string, force bool) error {
 			return fmt.Errorf("delete %q: task is %s (stop it first, or use --force)", id, st.Status)
 		}
 		if cg, err := s.cgroup(st); err == nil {
-			if err := cg.KillAll(); err != nil {
+			err := cg.KillAll()
+			cg.Close()
+			if err != nil {
 				return wrapErr("delete", id, err)
 			}
 		}
