@@ -1,7 +1,7 @@
 # berth: build, test, benchmark. Run as root: tasks need namespaces and cgroups.
 GO ?= go
 
-.PHONY: all build probe test unit integration vet fmt demo clean bench bench-compare bench-cli fuzz soak
+.PHONY: all build probe test unit integration vet fmt demo clean bench bench-compare bench-cli fuzz soak soak-cli
 
 all: build
 
@@ -53,6 +53,16 @@ bench-compare:
 # (apt-get install -y bubblewrap).
 bench-cli:
 	cd bench && $(GO) run ./cmd/clibench -n 200
+
+# Load and soak, not a test: 100 tasks kept alive for 10 minutes while
+# tasks are stopped and relaunched, exec'd into and read; fds, goroutines,
+# RSS, cgroups and mounts compared at the start and end. soak-cli does the
+# same through the CLI (run -d, exec, stats, stop, delete).
+soak:
+	cd bench && $(GO) run ./cmd/soak -duration 10m -tasks 100
+
+soak-cli:
+	cd bench && $(GO) run ./cmd/soak -mode cli -duration 10m -tasks 100
 
 clean:
 	rm -rf bin

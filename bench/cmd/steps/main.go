@@ -317,7 +317,7 @@ func child() int {
 		{"readonly", func() error { return mounts.ReadOnly(p.Mounts) }},
 		{"user", func() error { _, err := nsinit.LookupUser("", "/etc/passwd", "/etc/group"); return err }},
 		{"nnp", func() error { return unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }},
-		{"caps", func() error { return caps.Apply(p.Caps, false) }},
+		{"caps", func() error { return caps.Apply(p.Caps, p.Caps, false) }},
 		{"closefds", func() error { return unix.CloseRange(5, ^uint(0), unix.CLOSE_RANGE_CLOEXEC) }},
 	}
 	for _, s := range steps {
