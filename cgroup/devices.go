@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/cilium/ebpf/asm"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -154,6 +155,9 @@ func compileDevices(rules []DeviceRule) (*deviceProgram, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := requireAllAccess(insns, rules); err != nil {
+		return nil, err
+	}
 	var buf bytes.Buffer
 	if err := insns.Marshal(&buf, nativeOrder()); err != nil {
 		return nil, err
@@ -163,6 +167,49 @@ func compileDevices(rules []DeviceRule) (*deviceProgram, error) {
 	copy(p.tags[0][:], sum1[:])
 	copy(p.tags[1][:], sum256[:])
 	return p, nil
+}
+
+// requireAllAccess makes each rule's access check demand every bit of the
+// request. cgroup2.DeviceFilter lets a request through a rule when it
+// shares any bit with the rule's access ((req & allowed) != 0), so a
+// read-write open passed an "r" rule: a task given a disk with :ro wrote
+// to it. The device cgroup's own meaning (v1's devices.allow) is that
+// every bit requested is allowed: (req & ^allowed) == 0. Each check is
+// the generator's three instructions
+//
+//	w1 = w3; w1 &= allowed; if r1 == 0 goto next
+//
+// rewritten in place to
+//
+//	w1 = w3; w1 &= ^allowed & rwm; if r1 != 0 goto next
+//
+// A rule with all of rwm has no check. When the generator emits another
+// shape, no program is made: a device filter that cannot be fixed is not
+// loaded half-right.
+func requireAllAccess(insns asm.Instructions, rules []DeviceRule) error {
+	const all = unix.BPF_DEVCG_ACC_READ | unix.BPF_DEVCG_ACC_WRITE | unix.BPF_DEVCG_ACC_MKNOD
+	want := 0
+	for _, r := range rules {
+		if r.Access != "rwm" {
+			want++
+		}
+	}
+	mov, and := asm.Mov.Reg32(asm.R1, asm.R3).OpCode, asm.And.Imm32(asm.R1, 0).OpCode
+	jeq := asm.JEq.Imm(asm.R1, 0, "").OpCode
+	got := 0
+	for i := 0; i+2 < len(insns); i++ {
+		m, a, j := &insns[i], &insns[i+1], &insns[i+2]
+		if m.OpCode == mov && m.Dst == asm.R1 && m.Src == asm.R3 && a.OpCode == and && a.Dst == asm.R1 &&
+			j.OpCode == jeq && j.Dst == asm.R1 && j.Constant == 0 {
+			a.Constant = int64(^uint32(a.Constant) & all)
+			j.OpCode = asm.JNE.Imm(asm.R1, 0, "").OpCode
+			got++
+		}
+	}
+	if got != want {
+		return fmt.Errorf("device filter: %d access checks found in the generated program, want %d: the generator changed", got, want)
+	}
+	return nil
 }
 
 // nativeOrder is the byte order the kernel reads instructions in. The

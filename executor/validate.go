@@ -143,6 +143,9 @@ func check(cmd *Command) (*spec, error) {
 		if err := checkBindDest(m); err != nil {
 			return nil, err
 		}
+		if err := checkBindSource(m); err != nil {
+			return nil, err
+		}
 		binds[i] = mounts.Bind{Source: m.Source, Dest: m.Destination, ReadOnly: m.ReadOnly}
 	}
 	ops, err := mounts.Plan(mounts.Config{HostDirs: s.defaultRoot, Binds: binds, TmpSize: tmpSize})

@@ -2,6 +2,7 @@ package mounts
 
 import (
 	"errors"
+	"fmt"
 	"path"
 
 	"golang.org/x/sys/unix"
@@ -101,6 +102,18 @@ func applyBind(rootfd int, op Op, others *othersOnly) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(tfd, &st); err != nil {
 		return wrap("bind source", op.Source, err)
+	}
+	// A writable bind of a kernel filesystem reaches the host's kernel;
+	// the parent refused such a source, and this is the tree that was
+	// cloned, whatever the path names now.
+	if !op.ReadOnly {
+		var fs unix.Statfs_t
+		if err := unix.Fstatfs(tfd, &fs); err != nil {
+			return wrap("bind source", op.Source, err)
+		}
+		if name := kernelFSMagic(int64(fs.Type)); name != "" {
+			return wrap("bind source", op.Source, fmt.Errorf("a writable bind of the host's %s filesystem: %w", name, unix.EPERM))
+		}
 	}
 	dir := st.Mode&unix.S_IFMT == unix.S_IFDIR
 	// A bind of a device node is how a task gets a device; any other bind

@@ -283,3 +283,30 @@ func BenchmarkCompileOnly(b *testing.B) {
 
 // keep specs imported for helpers shared with other test files.
 var _ = specs.ActAllow
+
+// TestDefaultTightened: the two gaps of Docker's profile berth closes.
+// i386's socketcall(SYS_SOCKET) hides the address family in memory (a
+// 32-bit task made AF_VSOCK sockets the x86_64 rules refuse); the other
+// socketcall calls work. open_by_handle_at stays denied with
+// CAP_DAC_READ_SEARCH (it opens files by inode, past any directory).
+func TestDefaultTightened(t *testing.T) {
+	p := compileDefault(t, berthCaps)
+	socketcall := nrOf(t, &tableI386, "socketcall")
+	if got := eval(t, p, i386(socketcall, 1)); got != retEPERM {
+		t.Errorf("i386 socketcall(SYS_SOCKET): got %s, want EPERM", retName(got))
+	}
+	for _, call := range []uint64{2, 3, 8, 9, 10} { // bind, connect, socketpair, send, recv
+		if got := eval(t, p, i386(socketcall, call)); got != allow {
+			t.Errorf("i386 socketcall(%d): got %s, want ALLOW", call, retName(got))
+		}
+	}
+	if got := eval(t, p, i386(nrOf(t, &tableI386, "socket"), unix.AF_VSOCK)); got != retEPERM {
+		t.Errorf("i386 socket(AF_VSOCK): got %s, want EPERM", retName(got))
+	}
+	dac := compileDefault(t, append([]string{"CAP_DAC_READ_SEARCH"}, berthCaps...))
+	for _, c := range []call{x64(nrOf(t, &tableX86_64, "open_by_handle_at")), i386(nrOf(t, &tableI386, "open_by_handle_at"))} {
+		if got := eval(t, dac, c); got != retEPERM {
+			t.Errorf("open_by_handle_at with CAP_DAC_READ_SEARCH: nr %d: got %s, want EPERM", c.nr, retName(got))
+		}
+	}
+}

@@ -3,6 +3,7 @@ package seccomp
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	mobyseccomp "github.com/moby/profiles/seccomp"
 	"github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 )
 
 // capsSpec is the runtime spec moby's profile code reads: only the
@@ -34,7 +36,43 @@ func Default(caps []string) (*specs.LinuxSeccomp, error) {
 	if err != nil {
 		return nil, fmt.Errorf("seccomp: default profile: %w", err)
 	}
+	tighten(p)
 	return p, nil
+}
+
+// tighten closes two gaps of Docker's default profile that berth's threat
+// model (no user namespace; SECURITY.md) cannot leave open:
+//
+//   - i386's socketcall multiplexes socket(2) with the address family in
+//     memory, where no filter can read it: a 32-bit task made the sockets
+//     the x86_64 rules refuse (AF_VSOCK reaches the hypervisor, across
+//     network namespaces). socketcall(SYS_SOCKET) fails with EPERM; the
+//     other calls it multiplexes, and i386's direct socket system call
+//     (checked like x86_64's), still work.
+//   - open_by_handle_at, which Docker allows with CAP_DAC_READ_SEARCH,
+//     opens any file of a filesystem by inode number, whatever directory
+//     hides it and whatever the task's root is: it stays denied.
+func tighten(p *specs.LinuxSeccomp) {
+	drop := map[string]bool{"socketcall": true, "open_by_handle_at": true}
+	rules := p.Syscalls[:0]
+	for _, r := range p.Syscalls {
+		names := r.Names[:0]
+		for _, n := range r.Names {
+			if !drop[n] {
+				names = append(names, n)
+			}
+		}
+		if r.Names = names; len(names) > 0 {
+			rules = append(rules, r)
+		}
+	}
+	eperm := uint(unix.EPERM)
+	const sysSocket = 1 // socketcall's call number for socket(2)
+	p.Syscalls = append([]specs.LinuxSyscall{
+		{Names: []string{"socketcall"}, Action: specs.ActErrno, ErrnoRet: &eperm,
+			Args: []specs.LinuxSeccompArg{{Index: 0, Value: sysSocket, Op: specs.OpEqualTo}}},
+		{Names: []string{"socketcall"}, Action: specs.ActAllow},
+	}, rules...)
 }
 
 // LoadFile reads a profile in Docker's JSON format from path and resolves
@@ -44,7 +82,7 @@ func Default(caps []string) (*specs.LinuxSeccomp, error) {
 // defaultAction nor a rule is refused: Docker reads it as "no filter",
 // and a file meant to confine should not silently stop confining.
 func LoadFile(path string, caps []string) (*specs.LinuxSeccomp, error) {
-	body, err := os.ReadFile(path)
+	body, err := readProfile(path)
 	if err != nil {
 		return nil, fmt.Errorf("seccomp profile: %w", err)
 	}
@@ -53,6 +91,35 @@ func LoadFile(path string, caps []string) (*specs.LinuxSeccomp, error) {
 		return nil, fmt.Errorf("seccomp profile %q: %w", path, err)
 	}
 	return p, nil
+}
+
+// maxProfile bounds a profile file: Docker's default is 20 KiB.
+const maxProfile = 1 << 20
+
+// readProfile reads a profile that must be a regular file of at most
+// maxProfile bytes: a fifo must not block berth, nor /dev/zero fill its
+// memory.
+func readProfile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file", path)
+	}
+	body, err := io.ReadAll(io.LimitReader(f, maxProfile+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(body) > maxProfile {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxProfile)
+	}
+	return body, nil
 }
 
 // loadProfile is LoadFile on bytes.
