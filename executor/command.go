@@ -72,6 +72,14 @@ type Command struct {
 	Isolation Isolation
 	Resources Resources
 
+	// WaitForStart holds the task, set up, before its command: Launch
+	// returns once it is ready to run it, Store.Start lets it run. Until
+	// then its status is StatusCreated. It needs /proc mounted in the task
+	// (the init stage reaches its start gate through /proc/self/fd) and an
+	// executor that leaves the task to another reaper (Config.ExternalReaper:
+	// OCI's create, whose caller reaps).
+	WaitForStart bool
+
 	// StopSignal and StopGrace are recorded in the task's state as the
 	// defaults Store.Stop uses (the CLI's --stop-signal and --grace).
 	StopSignal string

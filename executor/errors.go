@@ -13,6 +13,11 @@ var ErrNotImplemented = errors.New("not implemented")
 // ErrNotRunning is returned when a task has already exited (or never started).
 var ErrNotRunning = errors.New("task is not running")
 
+// ErrNotCreated is Store.Start's error for a task that is not held at its
+// start gate (it was not launched with Command.WaitForStart, or has
+// started).
+var ErrNotCreated = errors.New("task is not created (not waiting for its start)")
+
 // SetupError is a failed step of the init stage, reported by the child.
 // Err keeps the errno, so errors.Is(err, unix.EPERM) works.
 type SetupError struct {

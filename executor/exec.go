@@ -330,7 +330,7 @@ func startExec(ctx context.Context, tg *execTarget, plan *nsinit.Plan, leaf *cgr
 	}
 	res, err := (*setupResult)(nil), nsinit.SendPlan(conn, plan)
 	if err == nil {
-		res, err = awaitSetup(rcv, func(string) {})
+		res, err = awaitSetup(rcv, func(string) {}, false)
 	}
 	if err != nil {
 		var se *SetupError

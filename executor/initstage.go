@@ -65,7 +65,7 @@ type setupResult struct {
 // execve. mark is called after ready ("init stage setup") and after the
 // exec ("exec"). A failed step is a *SetupError; on any error the console
 // is closed.
-func awaitSetup(rcv *nsinit.Receiver, mark func(string)) (res *setupResult, err error) {
+func awaitSetup(rcv *nsinit.Receiver, mark func(string), gated bool) (res *setupResult, err error) {
 	res = &setupResult{}
 	defer func() {
 		if err != nil && res.console != nil {
@@ -88,6 +88,11 @@ func awaitSetup(rcv *nsinit.Receiver, mark func(string)) (res *setupResult, err 
 	}
 	res.ready = m
 	mark("init stage setup")
+	if gated {
+		// Held at the start gate: the exec comes with Store.Start, when
+		// nobody here may be waiting for it.
+		return res, nil
+	}
 	// After ready, end-of-file is the close-on-exec socket closing in a
 	// successful execve; an error message is a failed one.
 	m, err = rcv.Next()

@@ -181,12 +181,22 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 	s.plan.Timings = e.log.IsTrace()
 	s.plan.Terminal = cmd.Terminal
 	s.plan.Size = cmd.TerminalSize
+	files := append(stdio, childSock)
+	if cmd.WaitForStart {
+		gate, err := makeStartGate(t.dir)
+		if err != nil {
+			return err
+		}
+		defer gate.Close()
+		files = append(files, gate) // nsinit.StartFD
+		s.plan.StartGate = true
+	}
 	spawned := time.Now()
 	attr := &os.ProcAttr{
 		// One P is all the init stage needs: it runs its steps on one
 		// locked thread, and fewer Ps mean fewer runtime threads to start.
 		Env:   []string{"GOMAXPROCS=1"},
-		Files: append(stdio, childSock),
+		Files: files,
 		Sys:   sys,
 	}
 	var proc *os.Process
@@ -224,7 +234,7 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 		return err
 	}
 	mark("state")
-	res, err := awaitSetup(rcv, mark)
+	res, err := awaitSetup(rcv, mark, cmd.WaitForStart)
 	var se *SetupError
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):

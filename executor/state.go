@@ -23,6 +23,9 @@ const (
 	// StatusCreating is a task whose launch has not written its state
 	// yet (list only).
 	StatusCreating = "creating"
+	// StatusCreated is a task launched with Command.WaitForStart, set up
+	// and held before its command until Store.Start (OCI's "created").
+	StatusCreated = "created"
 )
 
 const stateFile = "state.json"

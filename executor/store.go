@@ -123,9 +123,12 @@ func (s *Store) refresh(dir string, st *State) *State {
 	}
 	// The live paths: an update may have added hierarchies since launch.
 	st.Cgroup = cg.Paths()
-	if paused, err := cg.Paused(); err == nil && paused {
+	switch paused, err := cg.Paused(); {
+	case err == nil && paused:
 		st.Status = StatusPaused
-	} else {
+	case gated(dir):
+		st.Status = StatusCreated
+	default:
 		st.Status = StatusRunning
 	}
 	return st
@@ -409,8 +412,10 @@ func (s *Store) Delete(id string, force bool) error {
 		// A corrupt state file: remove what can be found by the id alone.
 		return s.purge(id, dir, &State{ID: id, CgroupParent: s.cgroupParent})
 	}
+	// A task held before its start is deleted as OCI's delete does: it
+	// never ran its command.
 	if st.Status != StatusStopped {
-		if !force {
+		if !force && st.Status != StatusCreated {
 			return fmt.Errorf("delete %q: task is %s (stop it first, or use --force)", id, st.Status)
 		}
 		if cg, err := s.cgroup(st); err == nil {

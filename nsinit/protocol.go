@@ -53,6 +53,12 @@ const SyncFD = 3
 // exec helper: it joins the task's mount namespace through it.
 const TaskFD = 4
 
+// StartFD is the fd number, in an init stage with Plan.StartGate, of an
+// O_PATH fd of the fifo the task waits on: after "ready" the init stage
+// opens it for writing, which blocks until a reader opens it (the OCI
+// runtime's start), writes one byte, and execs.
+const StartFD = 4
+
 // Message types sent by the child.
 const (
 	MsgReady   = "ready"
@@ -127,6 +133,9 @@ type Plan struct {
 	// task's PATH inside the root when it has no slash.
 	// Timings asks the child to report when each step ended.
 	Timings bool `json:"timings,omitempty"`
+	// StartGate holds the task, set up, between "ready" and execve until
+	// someone opens the fifo at StartFD for reading (launch only).
+	StartGate bool `json:"start_gate,omitempty"`
 
 	Args []string `json:"args"`
 	Env  []string `json:"env"`

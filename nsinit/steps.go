@@ -262,6 +262,11 @@ func execTask(c *child) error {
 	if err := writeMessage(c.sock, &Message{Type: MsgReady, User: ids, Steps: c.times}); err != nil {
 		return fmt.Errorf("send ready: %w", err)
 	}
+	if c.plan.StartGate {
+		if err := awaitStart(); err != nil {
+			return err
+		}
+	}
 	err = unix.Exec(argv0, c.plan.Args, c.plan.Env)
 	return &os.PathError{Op: "execve", Path: argv0, Err: err}
 }
@@ -306,4 +311,22 @@ func hasEnv(env []string, key string) bool {
 		}
 	}
 	return false
+}
+
+// awaitStart waits at the start gate: the open for writing of the fifo at
+// StartFD blocks until a reader opens it. The fifo is reopened through the
+// task's /proc/self/fd (the task's root holds no path to it), so a task
+// held at the gate needs /proc mounted, as OCI bundles have it.
+func awaitStart() error {
+	p := "/proc/self/fd/" + strconv.Itoa(StartFD)
+	fd, err := unix.Open(p, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open start gate", Path: p, Err: err}
+	}
+	_, err = unix.Write(fd, []byte{0})
+	unix.Close(fd)
+	if err != nil {
+		return &os.PathError{Op: "write start gate", Path: p, Err: err}
+	}
+	return nil
 }

@@ -115,6 +115,8 @@ func decodePlan(b []byte) (Plan, error) {
 			p.SeccompFlags = uint(v)
 		case "timings":
 			p.Timings, err = d.boolean()
+		case "start_gate":
+			p.StartGate, err = d.boolean()
 		case "args":
 			p.Args, err = d.strs()
 		case "env":

@@ -1,0 +1,102 @@
+package executor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// startGate is the fifo in a task's state dir that a task launched with
+// Command.WaitForStart waits on.
+const startGate = "start.fifo"
+
+// makeStartGate makes the task's start gate and returns an O_PATH fd of
+// it for the init stage. Mode 0622: the init stage opens it for writing
+// after it took on the task's user.
+func makeStartGate(dir string) (*os.File, error) {
+	p := filepath.Join(dir, startGate)
+	if err := unix.Mkfifo(p, 0o622); err != nil {
+		return nil, fmt.Errorf("start gate: %w", &os.PathError{Op: "mkfifo", Path: p, Err: err})
+	}
+	// Mkfifo's mode passes the umask.
+	if err := os.Chmod(p, 0o622); err != nil {
+		return nil, fmt.Errorf("start gate: %w", err)
+	}
+	fd, err := unix.Open(p, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("start gate: %w", &os.PathError{Op: "open", Path: p, Err: err})
+	}
+	return os.NewFile(uintptr(fd), p), nil
+}
+
+// gated reports whether a task's start gate is still closed.
+func gated(dir string) bool {
+	fi, err := os.Lstat(filepath.Join(dir, startGate))
+	return err == nil && fi.Mode()&os.ModeNamedPipe != 0
+}
+
+// startTimeout bounds how long Start waits for a held task to take its
+// start: it is at the gate already, so only a dying task keeps it.
+const startTimeout = 10 * time.Second
+
+// Start lets a task launched with Command.WaitForStart run its command: it
+// opens the task's start gate for reading, which releases the init stage
+// blocked opening it for writing, and takes the byte it writes. A task
+// that is not held (never was, or was started) is an error matching
+// ErrNotCreated; one that died while held, ErrNotRunning.
+func (s *Store) Start(id string) error {
+	st, err := s.Get(id)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(s.dir, id)
+	switch st.Status {
+	case StatusCreated:
+	case StatusStopped:
+		return fmt.Errorf("start %q: %w", id, ErrNotRunning)
+	default:
+		return fmt.Errorf("start %q: %w (it is %s)", id, ErrNotCreated, st.Status)
+	}
+	p := filepath.Join(dir, startGate)
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("start %q: %w", id, &os.PathError{Op: "open", Path: p, Err: err})
+	}
+	defer unix.Close(fd)
+	// Only one start: the gate goes once it is open; a second start finds
+	// no fifo.
+	if err := os.Remove(p); err != nil {
+		return fmt.Errorf("start %q: %w", id, err)
+	}
+	deadline := time.Now().Add(startTimeout)
+	buf := make([]byte, 1)
+	for {
+		n, err := unix.Read(fd, buf)
+		switch {
+		case n == 1:
+			return nil
+		case err == nil && n == 0:
+			// No writer: the init stage died at the gate, or has not
+			// reopened it yet after our open woke it.
+			if !s.alive(st) {
+				return fmt.Errorf("start %q: %w: it died before its start", id, ErrNotRunning)
+			}
+		case err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR):
+			return fmt.Errorf("start %q: read start gate: %w", id, err)
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("start %q: the task did not take its start within %s", id, startTimeout)
+		}
+		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+		_, _ = unix.Poll(pfd, 10)
+	}
+}
+
+// alive reports whether the task's recorded main process still runs.
+func (s *Store) alive(st *State) bool {
+	return alive(st.Pid, st.PidStartTime)
+}
