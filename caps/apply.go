@@ -21,17 +21,46 @@ import (
 // Errors name the set, as in "capabilities: bounding: operation not
 // permitted", and wrap the errno.
 func Apply(bounding, granted []string, ambient bool) error {
-	bound, err := Mask(bounding)
-	if err != nil {
-		return fmt.Errorf("capabilities: %w", err)
+	s := Sets{Bounding: bounding, Effective: granted, Permitted: granted, Inheritable: granted}
+	if ambient {
+		s.Ambient = granted
 	}
-	want, err := Mask(granted)
-	if err != nil {
-		return fmt.Errorf("capabilities: %w", err)
+	return ApplySets(s)
+}
+
+// Sets are the five capability sets of a thread, by name, as an OCI
+// bundle gives them.
+type Sets struct {
+	Bounding, Effective, Permitted, Inheritable, Ambient []string
+}
+
+// ApplySets sets the calling thread's capability sets to exactly s. The
+// effective and inheritable sets must lie within the permitted one, the
+// permitted within the bounding, and the ambient within both permitted and
+// inheritable: the kernel's rules, checked first so that the error names
+// the set.
+func ApplySets(s Sets) error {
+	var masks [5]uint64
+	for i, names := range [][]string{s.Bounding, s.Effective, s.Permitted, s.Inheritable, s.Ambient} {
+		m, err := Mask(names)
+		if err != nil {
+			return fmt.Errorf("capabilities: %w", err)
+		}
+		masks[i] = m
 	}
-	if extra := want &^ bound; extra != 0 {
-		return fmt.Errorf("capabilities: %s: not in the bounding set: %w",
-			strings.Join(Names(extra), ", "), unix.EINVAL)
+	bound, eff, perm, inh, amb := masks[0], masks[1], masks[2], masks[3], masks[4]
+	for _, c := range []struct {
+		set, within uint64
+		what        string
+	}{
+		{perm, bound, "permitted: %s: not in the bounding set"},
+		{eff, perm, "effective: %s: not in the permitted set"},
+		{inh, bound, "inheritable: %s: not in the bounding set"},
+		{amb, perm & inh, "ambient: %s: not in both the permitted and inheritable sets"},
+	} {
+		if extra := c.set &^ c.within; extra != 0 {
+			return fmt.Errorf("capabilities: "+c.what+": %w", strings.Join(Names(extra), ", "), unix.EINVAL)
+		}
 	}
 	last, err := capability.LastCap()
 	if err != nil {
@@ -84,7 +113,7 @@ func Apply(bounding, granted []string, ambient bool) error {
 
 	// Inheritable must not exceed the bounding set, which now holds every
 	// wanted capability, so one capset sets all three.
-	if err := setSets(sets{effective: want, permitted: want, inheritable: want}); err != nil {
+	if err := setSets(sets{effective: eff, permitted: perm, inheritable: inh}); err != nil {
 		return fmt.Errorf("capabilities: effective, permitted, inheritable: %w", err)
 	}
 
@@ -97,9 +126,9 @@ func Apply(bounding, granted []string, ambient bool) error {
 	if err := capability.ResetAmbient(); err != nil {
 		return fmt.Errorf("capabilities: ambient: %w", err)
 	}
-	if ambient {
+	if amb != 0 {
 		for c := capability.Cap(0); c <= last; c++ {
-			if want&(1<<uint(c)) == 0 {
+			if amb&(1<<uint(c)) == 0 {
 				continue
 			}
 			if err := capability.SetAmbient(true, c); err != nil {

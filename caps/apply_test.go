@@ -25,6 +25,7 @@ const (
 	envNames   = "BERTH_CAPS_TEST_NAMES"   // comma-separated set for Apply
 	envAmbient = "BERTH_CAPS_TEST_AMBIENT" // "1": Apply(names, granted, true)
 	envGranted = "BERTH_CAPS_TEST_GRANTED" // granted set if set ("" = none); names otherwise
+	envSets    = "BERTH_CAPS_TEST_SETS"    // "B|E|P|I|A", comma lists: ApplySets instead
 	envUID     = "BERTH_CAPS_TEST_UID"     // switch the thread to this uid/gid first
 	envKeep    = "BERTH_CAPS_TEST_KEEP"    // "1": PR_SET_KEEPCAPS before the uid switch
 	envLimit   = "BERTH_CAPS_TEST_LIMIT"   // shrink permitted to these names first
@@ -116,7 +117,19 @@ func applyChild() int {
 			granted = strings.Split(s, ",")
 		}
 	}
-	if err := Apply(names, granted, os.Getenv(envAmbient) == "1"); err != nil {
+	apply := func() error { return Apply(names, granted, os.Getenv(envAmbient) == "1") }
+	if v, ok := os.LookupEnv(envSets); ok {
+		var sets [5][]string
+		for i, part := range strings.SplitN(v, "|", 5) {
+			if part != "" {
+				sets[i] = strings.Split(part, ",")
+			}
+		}
+		apply = func() error {
+			return ApplySets(Sets{Bounding: sets[0], Effective: sets[1], Permitted: sets[2], Inheritable: sets[3], Ambient: sets[4]})
+		}
+	}
+	if err := apply(); err != nil {
 		fmt.Printf("error: %v\n", err)
 		fmt.Printf("eperm: %v\n", errors.Is(err, unix.EPERM))
 		return 0
@@ -290,6 +303,27 @@ func TestApply(t *testing.T) {
 			want: map[string]uint64{"CapEff": 0, "CapPrm": 0, "CapInh": defaultMask, "CapBnd": defaultMask, "CapAmb": 0},
 		},
 		{
+			name: "root five sets",
+			env:  []string{envSets + "=CAP_CHOWN,CAP_KILL,CAP_NET_BIND_SERVICE|CAP_KILL|CAP_KILL,CAP_NET_BIND_SERVICE|CAP_KILL|CAP_KILL"},
+			want: map[string]uint64{"CapEff": 1 << 5, "CapPrm": 1<<5 | netBind, "CapInh": 1 << 5, "CapBnd": 1<<0 | 1<<5 | netBind, "CapAmb": 1 << 5},
+		},
+		{
+			// OCI's five sets, each its own: effective within permitted,
+			// no inheritable (containerd's default), no ambient.
+			name: "root five sets after exec",
+			env: []string{envSets + "=CAP_CHOWN,CAP_KILL,CAP_NET_BIND_SERVICE|CAP_KILL|CAP_KILL,CAP_NET_BIND_SERVICE||", envExec + "=1"},
+			// After execve root's permitted and effective are bounding |
+			// inheritable ... limited by the bounding set: the kernel
+			// gives root the whole bounding set again.
+			want: map[string]uint64{"CapEff": 1<<0 | 1<<5 | netBind, "CapPrm": 1<<0 | 1<<5 | netBind, "CapInh": 0, "CapBnd": 1<<0 | 1<<5 | netBind, "CapAmb": 0},
+		},
+		{
+			name: "uid 1000 five sets after exec",
+			env: []string{envSets + "=CAP_CHOWN,CAP_KILL,CAP_NET_BIND_SERVICE|CAP_KILL,CAP_NET_BIND_SERVICE|CAP_KILL,CAP_NET_BIND_SERVICE|CAP_NET_BIND_SERVICE|CAP_NET_BIND_SERVICE",
+				envUID + "=1000", envKeep + "=1", envExec + "=1"},
+			want: map[string]uint64{"CapEff": netBind, "CapPrm": netBind, "CapInh": netBind, "CapBnd": 1<<0 | 1<<5 | netBind, "CapAmb": netBind},
+		},
+		{
 			// What berth does for a non-root task: nothing granted, the
 			// default set still bounds it.
 			name: "uid 1000 granted none after exec",
@@ -367,7 +401,7 @@ func TestApplyBadNames(t *testing.T) {
 		}
 	}
 	err := Apply([]string{"CAP_KILL"}, []string{"CAP_KILL", "CAP_SYS_ADMIN"}, true)
-	if want := "capabilities: CAP_SYS_ADMIN: not in the bounding set: invalid argument"; err == nil || err.Error() != want {
+	if want := "capabilities: permitted: CAP_SYS_ADMIN: not in the bounding set: invalid argument"; err == nil || err.Error() != want {
 		t.Errorf("Apply(granted beyond bounding) = %v, want %s", err, want)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/berthrun/berth/cgroup"
+	"github.com/berthrun/berth/mounts"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -41,6 +42,9 @@ type Command struct {
 	// User is "name", "uid", "name:group" or "uid:gid", resolved against the
 	// task dir's /etc/passwd and /etc/group. Empty runs as root.
 	User string
+	// Credentials, when set, are the task's ids as they are (User must be
+	// empty); HOME comes from Env, or is "/".
+	Credentials *Credentials
 
 	// Stdin, Stdout and Stderr are the task's standard streams. An *os.File
 	// is handed to the task as is; any other reader or writer is fed
@@ -127,6 +131,50 @@ type Isolation struct {
 	// TmpSize caps the default task dir's /tmp, in bytes; zero is
 	// DefaultTmpSize. Its pages count against the task's memory limit too.
 	TmpSize int64
+
+	// Filesystem, when not nil, replaces berth's standard mounts (/proc,
+	// /dev and what lives in it, /sys) and Mounts: the task gets exactly
+	// these, in order, then the standard device nodes in its /dev, and
+	// MaskedPaths and ReadOnlyPaths instead of berth's own lists (an OCI
+	// bundle's mounts, masked and read-only paths). It needs a TaskDir.
+	Filesystem    []FSMount
+	MaskedPaths   []string
+	ReadOnlyPaths []string
+	// ReadOnlyRoot makes the task dir read-only once it is set up.
+	ReadOnlyRoot bool
+
+	// Capabilities, when set, are the task's five capability sets
+	// exactly (an OCI bundle's), instead of the default set adjusted by
+	// CapAdd and CapDrop (which must then be empty).
+	Capabilities *CapabilitySets
+	// NewPrivileges leaves no_new_privs off, so that setuid binaries and
+	// file capabilities work in the task. It cannot go with a seccomp
+	// filter (set SeccompUnconfined): berth loads the filter after the
+	// capabilities are dropped, which needs no_new_privs.
+	NewPrivileges bool
+
+	// Devices are host devices the task may make and open besides the
+	// default ones (null, zero, full, random, urandom, tty, ptmx, its
+	// ptys) and the device nodes bound in with Mounts.
+	Devices []cgroup.DeviceRule
+}
+
+// FSMount is a filesystem mount of Isolation.Filesystem: a type, a source
+// and mount(8)-style options; type "bind" (or the bind and rbind options)
+// binds a host path.
+type FSMount = mounts.FSMount
+
+// CapabilitySets are the five capability sets, by name.
+type CapabilitySets struct {
+	Bounding, Effective, Permitted, Inheritable, Ambient []string
+}
+
+// Credentials are the ids a task runs as, taken as they are rather than
+// looked up in the task's /etc/passwd.
+type Credentials struct {
+	UID, GID uint32
+	// Groups are the supplementary groups.
+	Groups []uint32
 }
 
 // DefaultTmpSize caps the default task dir's /tmp unless Isolation.TmpSize

@@ -112,6 +112,23 @@ func check(cmd *Command) (*spec, error) {
 	if err != nil {
 		return nil, err
 	}
+	capSets, err := checkCapSets(iso)
+	if err != nil {
+		return nil, err
+	}
+	if capSets != nil {
+		// The filter follows the capabilities the task can hold.
+		set = capSets.Bounding
+	}
+	if iso.NewPrivileges && !iso.SeccompUnconfined {
+		return nil, fmt.Errorf("new privileges: cannot go with a seccomp filter (berth loads it after dropping capabilities, which needs no_new_privs)")
+	}
+	if cmd.Credentials != nil && cmd.User != "" {
+		return nil, fmt.Errorf("credentials: given with user %q: one or the other", cmd.User)
+	}
+	if iso.Filesystem != nil && (s.defaultRoot || len(iso.Mounts) > 0) {
+		return nil, fmt.Errorf("filesystem: replaces the standard mounts of a task dir of the caller's: it needs a task dir and takes no mounts besides")
+	}
 	userCaps, err := addedCaps(iso.CapAdd, set)
 	if err != nil {
 		return nil, err
@@ -148,13 +165,15 @@ func check(cmd *Command) (*spec, error) {
 		}
 		binds[i] = mounts.Bind{Source: m.Source, Dest: m.Destination, ReadOnly: m.ReadOnly}
 	}
-	ops, err := mounts.Plan(mounts.Config{HostDirs: s.defaultRoot, Binds: binds, TmpSize: tmpSize})
+	ops, err := mounts.Plan(mounts.Config{HostDirs: s.defaultRoot, Binds: binds, TmpSize: tmpSize,
+		Filesystem: iso.Filesystem, Masked: iso.MaskedPaths, ReadOnly: iso.ReadOnlyPaths})
 	if err != nil {
 		return nil, err
 	}
 	if s.devices, err = boundDevices(iso.Mounts); err != nil {
 		return nil, err
 	}
+	s.devices = append(s.devices, iso.Devices...)
 	if err := cmd.Resources.Validate(); err != nil {
 		return nil, err
 	}
@@ -180,10 +199,59 @@ func check(cmd *Command) (*spec, error) {
 		Env:         env,
 		Cwd:         cmd.Cwd,
 	}
+	if capSets != nil {
+		s.plan.CapSets = capSets
+	}
+	s.plan.NewPrivs = iso.NewPrivileges
+	s.plan.ReadOnlyRoot = iso.ReadOnlyRoot
+	if c := cmd.Credentials; c != nil {
+		ids := &nsinit.UserIDs{UID: int(c.UID), GID: int(c.GID), Home: "/"}
+		for _, g := range c.Groups {
+			ids.Groups = append(ids.Groups, int(g))
+		}
+		for _, kv := range env {
+			if h, ok := strings.CutPrefix(kv, "HOME="); ok {
+				ids.Home = h
+			}
+		}
+		s.plan.IDs = ids
+	}
 	if filter != nil {
 		s.plan.Seccomp, s.plan.SeccompFlags = filter.Raw, filter.Flags
 	}
 	return s, nil
+}
+
+// checkCapSets checks Isolation.Capabilities: names known, no CapAdd or
+// CapDrop beside it. The kernel's rules between the sets are checked by
+// the init stage, naming the set.
+func checkCapSets(iso Isolation) (*nsinit.CapSets, error) {
+	c := iso.Capabilities
+	if c == nil {
+		return nil, nil
+	}
+	if len(iso.CapAdd) > 0 || len(iso.CapDrop) > 0 {
+		return nil, fmt.Errorf("capabilities: given whole, with cap_add or cap_drop beside them")
+	}
+	out := &nsinit.CapSets{}
+	for _, set := range []struct {
+		name string
+		in   []string
+		out  *[]string
+	}{
+		{"bounding", c.Bounding, &out.Bounding}, {"effective", c.Effective, &out.Effective},
+		{"permitted", c.Permitted, &out.Permitted}, {"inheritable", c.Inheritable, &out.Inheritable},
+		{"ambient", c.Ambient, &out.Ambient},
+	} {
+		for _, n := range set.in {
+			norm, err := caps.Normalize(n)
+			if err != nil || norm == caps.All {
+				return nil, fmt.Errorf("capabilities: %s: unknown capability %q", set.name, n)
+			}
+			*set.out = append(*set.out, norm)
+		}
+	}
+	return out, nil
 }
 
 // checkBindDest refuses a bind onto the filesystems berth makes for the

@@ -127,7 +127,7 @@ func applyBind(rootfd int, op Op, others *othersOnly) error {
 	if err := others.idmap(tfd, op); err != nil {
 		return wrap("bind idmap", op.Dest, err)
 	}
-	var attr uint64
+	attr := op.Attr
 	if op.ReadOnly {
 		attr |= unix.MOUNT_ATTR_RDONLY
 	}

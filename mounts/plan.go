@@ -54,6 +54,9 @@ type Op struct {
 	// their permissions: the task gets the bits the host gives to others
 	// (see the rule in secrets.go).
 	OthersOnly bool `json:"others,omitempty"`
+	// Attr are mount attributes (MOUNT_ATTR_*) a bind gets besides
+	// read-only and nodev: nosuid, noexec and the atime ones.
+	Attr uint64 `json:"attr,omitempty"`
 }
 
 // Bind is a user-requested bind mount.
@@ -78,6 +81,12 @@ type Config struct {
 	ShmSize int64
 	// TmpSize caps the default task dir's /tmp, in bytes; none when zero.
 	TmpSize int64
+	// Filesystem, when not nil, replaces the standard mounts and Binds:
+	// the task gets exactly these (an OCI bundle's mounts), then the
+	// standard device nodes and links in its /dev, then Masked and
+	// ReadOnly instead of MaskedPaths and ReadOnlyPaths.
+	Filesystem       []FSMount
+	Masked, ReadOnly []string
 }
 
 // HostSystemDirs are bound read-only into the default task dir when they
@@ -122,6 +131,9 @@ const (
 // checks every bind: destinations are absolute and have no ".." (they could
 // only mean climbing out of the root), sources exist on the host.
 func Plan(cfg Config) ([]Op, error) {
+	if cfg.Filesystem != nil {
+		return specPlan(cfg)
+	}
 	var ops []Op
 	if cfg.HostDirs {
 		ops = append(ops, hostDirOps(cfg.HostRoot, cfg.TmpSize)...)
@@ -255,4 +267,42 @@ func tmpData(size int64) string {
 		return "mode=1777,size=" + strconv.FormatInt(size, 10)
 	}
 	return "mode=1777"
+}
+
+// specPlan is Plan for Config.Filesystem.
+func specPlan(cfg Config) ([]Op, error) {
+	if cfg.HostDirs || len(cfg.Binds) > 0 {
+		return nil, fmt.Errorf("mounts: a filesystem given whole takes no default task dir and no binds besides")
+	}
+	var ops []Op
+	for _, m := range cfg.Filesystem {
+		op, err := SpecOp(m)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, op)
+	}
+	// The devices every task gets (the runtime spec's default devices),
+	// bound from the host's, wherever the bundle put its /dev.
+	for _, d := range Devices {
+		ops = append(ops, Op{Kind: KindBind, Source: d, Dest: d})
+	}
+	for _, l := range devLinks {
+		ops = append(ops, Op{Kind: KindSymlink, Dest: l[0], Source: l[1]})
+	}
+	for _, p := range cfg.Masked {
+		d, err := CleanDest(p)
+		if err != nil {
+			return nil, fmt.Errorf("masked path: %w", err)
+		}
+		ops = append(ops, Op{Kind: KindMask, Dest: d})
+	}
+	for _, p := range cfg.ReadOnly {
+		d, err := CleanDest(p)
+		if err != nil {
+			return nil, fmt.Errorf("read-only path: %w", err)
+		}
+		ops = append(ops, Op{Kind: KindReadOnly, Dest: d})
+	}
+	return ops, nil
 }

@@ -117,6 +117,14 @@ type Plan struct {
 	// (effective, permitted, inheritable and ambient): the ones the caller
 	// added by name, none by default, as Docker does. A subset of Caps.
 	UserCaps []string `json:"user_caps,omitempty"`
+	// CapSets, when set, are the five sets exactly (an OCI bundle's),
+	// instead of Caps and UserCaps.
+	CapSets *CapSets `json:"cap_sets,omitempty"`
+	// NewPrivs leaves no_new_privs off (an OCI bundle that says so); the
+	// parent never sends it with a seccomp program.
+	NewPrivs bool `json:"new_privs,omitempty"`
+	// ReadOnlyRoot makes the task's root read-only after setup.
+	ReadOnlyRoot bool `json:"ro_root,omitempty"`
 	// Rlimits are set before the user switch (a hard limit above the
 	// caller's needs CAP_SYS_RESOURCE).
 	Rlimits []Rlimit `json:"rlimits,omitempty"`
@@ -156,6 +164,15 @@ type Message struct {
 	// setup step (Unix nanoseconds, "start" first), for the parent's
 	// trace log; only sent when the plan asks for them.
 	Steps []StepTime `json:"steps,omitempty"`
+}
+
+// CapSets are a task's five capability sets, by name.
+type CapSets struct {
+	Bounding    []string `json:"bounding"`
+	Effective   []string `json:"effective"`
+	Permitted   []string `json:"permitted"`
+	Inheritable []string `json:"inheritable"`
+	Ambient     []string `json:"ambient"`
 }
 
 // Rlimit is one resource limit: Resource is its RLIMIT_* number; the

@@ -54,7 +54,7 @@ var steps = append([]step{
 	// the node we made, so masks cannot be redirected by the task root.
 	{"masks", func(c *child) error { return mounts.Mask(c.plan.Mounts) }},
 	{"read-only paths", func(c *child) error { return mounts.ReadOnly(c.plan.Mounts) }},
-	{"read-only root", func(c *child) error { return when(c.plan.RootTmpfs, mounts.ReadOnlyRoot) }},
+	{"read-only root", func(c *child) error { return when(c.plan.RootTmpfs || c.plan.ReadOnlyRoot, mounts.ReadOnlyRoot) }},
 	{"hostname", setHostname},
 	{"loopback", loopbackUp},
 	// The user is looked up after pivot_root: its /etc/passwd is the task's.
@@ -76,13 +76,19 @@ var credentialSteps = []step{
 	{"session keyring", newSessionKeyring},
 	// no_new_privs before the capability sets: from here no execve can gain
 	// privileges through setuid bits or file capabilities.
-	{"no_new_privs", func(c *child) error { return unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }},
+	{"no_new_privs", func(c *child) error {
+		return when(!c.plan.NewPrivs, func() error { return unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
+	}},
 	// Capabilities after the user switch: the switch needed CAP_SETUID and
 	// CAP_SETGID, which the task may not keep.
 	// A task that runs as another uid holds only the capabilities the
 	// caller added by name; the task's set still bounds what a setuid or
 	// file-capability binary could gain, were no_new_privs off.
 	{"capabilities", func(c *child) error {
+		if s := c.plan.CapSets; s != nil {
+			return caps.ApplySets(caps.Sets{Bounding: s.Bounding, Effective: s.Effective, Permitted: s.Permitted,
+				Inheritable: s.Inheritable, Ambient: s.Ambient})
+		}
 		if c.user.UID == 0 {
 			return caps.Apply(c.plan.Caps, c.plan.Caps, false)
 		}

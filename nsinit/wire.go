@@ -97,6 +97,12 @@ func decodePlan(b []byte) (Plan, error) {
 			p.Caps, err = d.strs()
 		case "user_caps":
 			p.UserCaps, err = d.strs()
+		case "cap_sets":
+			p.CapSets, err = d.capSets()
+		case "new_privs":
+			p.NewPrivs, err = d.boolean()
+		case "ro_root":
+			p.ReadOnlyRoot, err = d.boolean()
 		case "rlimits":
 			p.Rlimits, err = d.rlimits()
 		case "oom_score_adj":
@@ -172,6 +178,8 @@ func (d *jdec) ops() ([]mounts.Op, error) {
 				op.Optional, err = d.boolean()
 			case "others":
 				op.OthersOnly, err = d.boolean()
+			case "attr":
+				op.Attr, err = d.uint(1<<64 - 1)
 			default:
 				return fmt.Errorf("json: unknown field %q", key)
 			}
@@ -217,6 +225,32 @@ func (d *jdec) userIDs() (*UserIDs, error) {
 		return err
 	})
 	return u, err
+}
+
+func (d *jdec) capSets() (*CapSets, error) {
+	if d.null() {
+		return nil, nil
+	}
+	s := &CapSets{}
+	err := d.object(func(key string) error {
+		var err error
+		switch key {
+		case "bounding":
+			s.Bounding, err = d.strs()
+		case "effective":
+			s.Effective, err = d.strs()
+		case "permitted":
+			s.Permitted, err = d.strs()
+		case "inheritable":
+			s.Inheritable, err = d.strs()
+		case "ambient":
+			s.Ambient, err = d.strs()
+		default:
+			return fmt.Errorf("json: unknown field %q", key)
+		}
+		return err
+	})
+	return s, err
 }
 
 func (d *jdec) rlimits() ([]Rlimit, error) {

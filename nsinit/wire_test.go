@@ -35,7 +35,8 @@ func samplePlans(t testing.TB) []Plan {
 		{Version: Version, Caps: []string{"CAP_KILL", "CAP_CHOWN"}, UserCaps: []string{"CAP_KILL"},
 			Rlimits:     []Rlimit{{Resource: 7, Soft: 1024, Hard: 4096}, {Resource: 4, Soft: ^uint64(0), Hard: ^uint64(0)}},
 			OOMScoreAdj: new(-1000), Seccomp: []byte{0x06, 0, 0, 0, 0, 0, 0xff, 0x7f, 0xfe}, SeccompFlags: 1<<32 - 1},
-		{Version: Version, OOMScoreAdj: new(0), Rlimits: []Rlimit{}, Seccomp: []byte{}, StartGate: true},
+		{Version: Version, OOMScoreAdj: new(0), Rlimits: []Rlimit{}, Seccomp: []byte{}, StartGate: true, NewPrivs: true, ReadOnlyRoot: true,
+			CapSets: &CapSets{Bounding: []string{"CAP_KILL"}, Effective: []string{}, Inheritable: nil, Ambient: []string{"CAP_KILL"}}},
 	}
 }
 
