@@ -196,6 +196,15 @@ func (l *Leaf) KillAll() error {
 	}
 }
 
+// Close closes the leaf's fd and leaves the leaf as it is (a detached
+// exec's, whose processes live on in it).
+func (l *Leaf) Close() {
+	if l.fd >= 0 {
+		unix.Close(l.fd)
+		l.fd = -1
+	}
+}
+
 // Delete closes the fd and removes the leaf, which must be empty. A leaf
 // already removed with its task's cgroup is not an error.
 func (l *Leaf) Delete() error {

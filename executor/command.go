@@ -72,6 +72,10 @@ type Command struct {
 	Terminal     bool
 	TerminalSize *WindowSize
 	Resize       <-chan WindowSize
+	// ConsoleSocket, with Terminal, is a unix socket the pty's master is
+	// sent to (SCM_RIGHTS) instead of being relayed: OCI's
+	// --console-socket.
+	ConsoleSocket string
 
 	Isolation Isolation
 	Resources Resources

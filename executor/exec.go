@@ -52,6 +52,17 @@ type ExecCommand struct {
 	Terminal bool
 	Size     *WindowSize
 	Resize   <-chan WindowSize
+
+	// ConsoleSocket, with Terminal, is a unix socket the pty's master is
+	// sent to (SCM_RIGHTS) instead of being relayed: OCI's
+	// --console-socket.
+	ConsoleSocket string
+	// Detach returns once the command runs, with its pid, leaving it to
+	// the caller to reap (OCI's exec --detach: the caller is a
+	// subreaper). Its stdio is passed as is, it is not killed at the
+	// context's end, and what it starts stays in the task until the task
+	// ends.
+	Detach bool
 }
 
 // ErrExecTimeout is wrapped in the error of an exec whose deadline passed:
@@ -166,15 +177,26 @@ func runExec(ctx context.Context, tg *execTarget, c *ExecCommand) (ps *ProcessSt
 		return nil, ErrPaused
 	}
 	sweepLeaves(tg.cg, tg.log)
-	leaf, err := tg.cg.NewLeaf(leafName())
+	name := leafName()
+	if c.Detach {
+		// Not exec-PID-START-...: no sweep takes a detached exec's leaf
+		// for a dead exec's.
+		name = "detached-" + randomID()
+	}
+	leaf, err := tg.cg.NewLeaf(name)
 	if err != nil {
 		return nil, err
 	}
 	var st streams
 	// Nothing of the exec outlives it, whatever way it ends (a panic
 	// too): kill what is left in its leaf, let the output drain, remove
-	// the leaf.
+	// the leaf. A detached exec that started is left running.
 	defer func() {
+		if c.Detach && err == nil {
+			st.closeChildFiles()
+			leaf.Close()
+			return
+		}
 		if kerr := leaf.KillAll(); kerr != nil {
 			err = multierror.Append(err, kerr)
 		}
@@ -347,8 +369,19 @@ func startExec(ctx context.Context, tg *execTarget, plan *nsinit.Plan, leaf *cgr
 		}
 		return fail(err)
 	}
-	if res.console != nil {
+	if res.console != nil && c.ConsoleSocket != "" {
+		err := sendConsole(c.ConsoleSocket, res.console)
+		res.console.Close()
+		if err != nil {
+			return fail(err)
+		}
+	} else if res.console != nil {
 		s.relayConsole(res.console, c.Stdin, c.Stdout, c.Resize)
+	}
+	if c.Detach {
+		pid := proc.Pid
+		_ = proc.Release()
+		return &ProcessState{Pid: pid, Time: time.Now()}, nil
 	}
 	go func() { waited <- reap() }()
 	select {

@@ -256,7 +256,13 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 			prev = at
 		}
 	}
-	if res.console != nil {
+	if res.console != nil && cmd.ConsoleSocket != "" {
+		err := sendConsole(cmd.ConsoleSocket, res.console)
+		res.console.Close()
+		if err != nil {
+			return err
+		}
+	} else if res.console != nil {
 		t.relayConsole(res.console, cmd.Stdin, cmd.Stdout, cmd.Resize)
 	}
 	// The exec settings go to disk while the task runs: the launch does

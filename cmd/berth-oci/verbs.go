@@ -1,0 +1,524 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/berthrun/berth/executor"
+	"github.com/berthrun/berth/oci"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+func init() {
+	verbs = []verb{
+		{"create", "--bundle DIR --pid-file FILE [--console-socket SOCK] ID: set up a container, its process held before its command", create},
+		{"start", "ID: run the created container's command", start},
+		{"run", "--bundle DIR [--pid-file FILE] [--console-socket SOCK] [--detach] ID: create and start", runVerb},
+		{"state", "ID: the container's state, as JSON", state},
+		{"kill", "[--all] ID [SIGNAL]: signal the container's process (SIGTERM), or all its processes", kill},
+		{"delete", "[--force] ID: remove a stopped or created container (--force: a running one too)", deleteVerb},
+		{"ps", "[--format table|json] ID: the container's processes", ps},
+		{"pause", "ID: freeze every process of the container", pause},
+		{"resume", "ID: thaw it", resume},
+		{"update", "--resources FILE|- ID: change its limits (linux.resources JSON)", update},
+		{"exec", "--process FILE [--detach] [--pid-file FILE] [--console-socket SOCK] ID: run a process in it", execVerb},
+		{"list", "[--format table|json]: the containers", list},
+		{"features", ": what this runtime supports, as JSON", features},
+	}
+}
+
+// ociFile records, beside the task's state, what only OCI's state has.
+const ociFile = "oci.json"
+
+type ociRecord struct {
+	Bundle      string            `json:"bundle"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// defaultCgroupParent is where a container's cgroup goes when its config
+// gives no cgroupsPath.
+const defaultCgroupParent = "berth-oci"
+
+func (g *global) store() *executor.Store { return executor.NewStore(g.root, defaultCgroupParent, nil) }
+
+func create(g *global, args []string) error {
+	_, err := createContainer(g, args, "create")
+	return err
+}
+
+// createContainer is create's work, for run too.
+func createContainer(g *global, args []string, name string) (string, error) {
+	fs := verbFlags(name)
+	bundle := fs.StringP("bundle", "b", ".", "the bundle directory")
+	pidFile := fs.String("pid-file", "", "write the container process's pid to FILE")
+	console := fs.String("console-socket", "", "send the pty master of a terminal container to this unix socket")
+	fs.Bool("no-pivot", false, "accepted; berth always pivots")
+	noKeyring := fs.Bool("no-new-keyring", false, "not supported")
+	preserve := fs.Int("preserve-fds", 0, "not supported")
+	fs.BoolP("detach", "d", false, "run only: do not wait")
+	if err := fs.Parse(args); err != nil {
+		return "", err
+	}
+	id, _, err := oneID(fs, 1)
+	if err != nil {
+		return "", err
+	}
+	if *noKeyring {
+		return "", errors.New("--no-new-keyring: not supported (every container gets its own session keyring)")
+	}
+	if *preserve > 0 {
+		return "", errors.New("--preserve-fds: not supported yet")
+	}
+	abs, err := filepath.Abs(*bundle)
+	if err != nil {
+		return "", err
+	}
+	spec, err := oci.Load(abs)
+	if err != nil {
+		return "", err
+	}
+	c, err := oci.Translate(spec, abs, id)
+	if err != nil {
+		return "", err
+	}
+	for _, w := range c.Warnings {
+		logLine(g, "warning", w)
+	}
+	if c.Command.Terminal && *console == "" {
+		return "", errors.New("process.terminal: needs --console-socket")
+	}
+	if !c.Command.Terminal && *console != "" {
+		return "", errors.New("--console-socket: the container has no terminal (process.terminal)")
+	}
+	c.Command.ConsoleSocket = *console
+	c.Command.WaitForStart = true
+	// The container's stdio is ours, handed over as is.
+	c.Command.Stdin, c.Command.Stdout, c.Command.Stderr = os.Stdin, os.Stdout, os.Stderr
+	parent := c.CgroupParent
+	if parent == "" {
+		parent = defaultCgroupParent
+	}
+	e := executor.New(executor.Config{StateDir: g.root, CgroupParent: parent, KeepState: true, ExternalReaper: true})
+	ps, err := e.Launch(c.Command)
+	if err != nil {
+		return "", err
+	}
+	undo := func(err error) (string, error) {
+		_ = g.store().Delete(id, true)
+		return "", err
+	}
+	rec, err := json.Marshal(ociRecord{Bundle: abs, Annotations: spec.Annotations})
+	if err != nil {
+		return undo(err)
+	}
+	if err := writeFileAtomic(filepath.Join(g.root, id, ociFile), rec, 0o600); err != nil {
+		return undo(err)
+	}
+	if *pidFile != "" {
+		if err := writeFileAtomic(*pidFile, []byte(strconv.Itoa(ps.Pid)), 0o644); err != nil {
+			return undo(fmt.Errorf("--pid-file: %w", err))
+		}
+	}
+	return id, nil
+}
+
+func start(g *global, args []string) error {
+	fs := verbFlags("start")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	id, _, err := oneID(fs, 1)
+	if err != nil {
+		return err
+	}
+	return ociErr(id, g.store().Start(id))
+}
+
+// runVerb is create then start; without --detach it waits for the
+// container's process, which is its child, and exits with its status.
+func runVerb(g *global, args []string) error {
+	detach := false
+	for _, a := range args {
+		if a == "-d" || a == "--detach" {
+			detach = true
+		}
+	}
+	id, err := createContainer(g, args, "run")
+	if err != nil {
+		return err
+	}
+	st, err := g.store().Get(id)
+	if err != nil {
+		return err
+	}
+	if err := g.store().Start(id); err != nil {
+		return err
+	}
+	if detach {
+		return nil
+	}
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(st.Pid, &ws, 0, nil); err != nil {
+		return err
+	}
+	_ = g.store().Delete(id, true)
+	if ws.Signaled() {
+		return exitError(128 + int(ws.Signal()))
+	}
+	return exitError(ws.ExitStatus())
+}
+
+// stateJSON is runc's state output, as go-runc reads it.
+type stateJSON struct {
+	OCIVersion  string            `json:"ociVersion"`
+	ID          string            `json:"id"`
+	Pid         int               `json:"pid"`
+	Status      string            `json:"status"`
+	Bundle      string            `json:"bundle"`
+	Rootfs      string            `json:"rootfs"`
+	Created     time.Time         `json:"created"`
+	Owner       string            `json:"owner"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+func stateOf(g *global, id string) (*stateJSON, error) {
+	st, err := g.store().Get(id)
+	if err != nil {
+		return nil, ociErr(id, err)
+	}
+	out := &stateJSON{OCIVersion: specs.Version, ID: id, Pid: st.Pid, Status: st.Status, Rootfs: st.Rootfs, Created: st.Created}
+	if st.Status == executor.StatusStopped {
+		out.Pid = 0
+	}
+	if b, err := os.ReadFile(filepath.Join(g.root, id, ociFile)); err == nil {
+		var rec ociRecord
+		if json.Unmarshal(b, &rec) == nil {
+			out.Bundle, out.Annotations = rec.Bundle, rec.Annotations
+		}
+	}
+	return out, nil
+}
+
+func state(g *global, args []string) error {
+	fs := verbFlags("state")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	id, _, err := oneID(fs, 1)
+	if err != nil {
+		return err
+	}
+	st, err := stateOf(g, id)
+	if err != nil {
+		return err
+	}
+	return printJSON(st)
+}
+
+func kill(g *global, args []string) error {
+	fs := verbFlags("kill")
+	all := fs.BoolP("all", "a", false, "signal every process of the container")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	id, rest, err := oneID(fs, 2)
+	if err != nil {
+		return err
+	}
+	name := "SIGTERM"
+	if len(rest) == 1 {
+		name = rest[0]
+	}
+	sig, err := executor.ParseSignal(name)
+	if err != nil {
+		return err
+	}
+	err = g.store().Kill(id, sig, *all)
+	if *all && errors.Is(err, executor.ErrNotRunning) {
+		return nil // runc: kill --all of a stopped container succeeds
+	}
+	return ociErr(id, err)
+}
+
+func deleteVerb(g *global, args []string) error {
+	fs := verbFlags("delete")
+	force := fs.BoolP("force", "f", false, "kill a running container first")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	id, _, err := oneID(fs, 1)
+	if err != nil {
+		return err
+	}
+	err = g.store().Delete(id, *force)
+	if *force && errors.Is(err, executor.ErrNotFound) {
+		return nil
+	}
+	return ociErr(id, err)
+}
+
+func ps(g *global, args []string) error {
+	fs := verbFlags("ps")
+	format := fs.StringP("format", "f", "table", "table or json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	id, _, err := oneID(fs, 1)
+	if err != nil {
+		return err
+	}
+	switch *format {
+	case "json":
+		pids, err := g.store().Pids(id)
+		if err != nil {
+			return ociErr(id, err)
+		}
+		if pids == nil {
+			pids = []int{}
+		}
+		return printJSON(pids)
+	case "table":
+		procs, err := g.store().Processes(id)
+		if err != nil {
+			return ociErr(id, err)
+		}
+		w := tabwriter.NewWriter(os.Stdout, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(w, "PID\tUSER\tCOMMAND")
+		for _, p := range procs {
+			fmt.Fprintf(w, "%d\t%s\t%s\n", p.Pid, p.User, p.Command)
+		}
+		return w.Flush()
+	default:
+		return fmt.Errorf("--format %q: want table or json", *format)
+	}
+}
+
+func pause(g *global, args []string) error  { return simple(g, args, "pause", g.store().Pause) }
+func resume(g *global, args []string) error { return simple(g, args, "resume", g.store().Resume) }
+
+func simple(g *global, args []string, name string, f func(string) error) error {
+	fs := verbFlags(name)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	id, _, err := oneID(fs, 1)
+	if err != nil {
+		return err
+	}
+	return ociErr(id, f(id))
+}
+
+func update(g *global, args []string) error {
+	fs := verbFlags("update")
+	file := fs.StringP("resources", "r", "", "linux.resources JSON: a FILE, or - for stdin")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	id, _, err := oneID(fs, 1)
+	if err != nil {
+		return err
+	}
+	if *file == "" {
+		return errors.New("--resources: needed (the flags runc takes one by one are not supported)")
+	}
+	var r io.Reader = os.Stdin
+	if *file != "-" {
+		f, err := os.Open(*file)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r = f
+	}
+	var lr specs.LinuxResources
+	if err := json.NewDecoder(io.LimitReader(r, 1<<20)).Decode(&lr); err != nil {
+		return fmt.Errorf("--resources: %w", err)
+	}
+	res, devs, err := oci.Resources(&lr)
+	if err != nil {
+		return err
+	}
+	if len(devs) > 0 {
+		return errors.New("--resources: devices: a running container's devices cannot change yet")
+	}
+	return ociErr(id, g.store().Update(id, res))
+}
+
+func execVerb(g *global, args []string) error {
+	fs := verbFlags("exec")
+	process := fs.StringP("process", "p", "", "the process, as config.json's process JSON")
+	detach := fs.BoolP("detach", "d", false, "do not wait for the process")
+	pidFile := fs.String("pid-file", "", "write the process's pid to FILE")
+	console := fs.String("console-socket", "", "send the pty master to this unix socket")
+	preserve := fs.Int("preserve-fds", 0, "not supported")
+	tty := fs.BoolP("tty", "t", false, "a terminal (with --process, process.terminal decides)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	id, rest, err := oneID(fs, 1<<20)
+	if err != nil {
+		return err
+	}
+	if *preserve > 0 {
+		return errors.New("--preserve-fds: not supported yet")
+	}
+	var p specs.Process
+	switch {
+	case *process != "":
+		b, err := os.ReadFile(*process)
+		if err != nil {
+			return fmt.Errorf("--process: %w", err)
+		}
+		if err := json.Unmarshal(b, &p); err != nil {
+			return fmt.Errorf("--process: %w", err)
+		}
+	case len(rest) > 0:
+		p.Args, p.Terminal = rest, *tty
+	default:
+		return errors.New("--process FILE or a command needed")
+	}
+	if len(p.Args) == 0 {
+		return errors.New("process.args: empty")
+	}
+	if p.Terminal && *console == "" {
+		return errors.New("process.terminal: needs --console-socket")
+	}
+	c := &executor.ExecCommand{Cmd: p.Args[0], Args: p.Args[1:], Env: p.Env, Cwd: p.Cwd,
+		Terminal: p.Terminal, ConsoleSocket: *console, Detach: *detach,
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
+	if *process != "" {
+		c.User = fmt.Sprintf("%d:%d", p.User.UID, p.User.GID)
+		if len(p.User.AdditionalGids) > 0 {
+			return errors.New("process.user.additionalGids: not supported for exec yet")
+		}
+	}
+	ps, err := g.store().Exec(context.Background(), id, c)
+	if err != nil {
+		return ociErr(id, err)
+	}
+	if *pidFile != "" {
+		if err := writeFileAtomic(*pidFile, []byte(strconv.Itoa(ps.Pid)), 0o644); err != nil {
+			return fmt.Errorf("--pid-file: %w", err)
+		}
+	}
+	if *detach {
+		return nil
+	}
+	if ps.ExitCode != 0 {
+		return exitError(ps.ExitCode)
+	}
+	return nil
+}
+
+func list(g *global, args []string) error {
+	fs := verbFlags("list")
+	format := fs.StringP("format", "f", "table", "table or json")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	sts, err := g.store().List()
+	if err != nil {
+		return err
+	}
+	var out []*stateJSON
+	for _, s := range sts {
+		if st, err := stateOf(g, s.ID); err == nil {
+			out = append(out, st)
+		}
+	}
+	if *format == "json" {
+		if out == nil {
+			out = []*stateJSON{}
+		}
+		return printJSON(out)
+	}
+	w := tabwriter.NewWriter(os.Stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tPID\tSTATUS\tBUNDLE\tCREATED")
+	for _, s := range out {
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\n", s.ID, s.Pid, s.Status, s.Bundle, s.Created.Format(time.RFC3339))
+	}
+	return w.Flush()
+}
+
+func features(g *global, args []string) error {
+	if len(args) > 0 {
+		return fmt.Errorf("unexpected arguments %q", args)
+	}
+	yes, no := true, false
+	f := map[string]any{
+		"ociVersionMin": "1.0.0",
+		"ociVersionMax": specs.Version,
+		"hooks":         []string{},
+		"mountOptions":  mountOptions(),
+		"linux": map[string]any{
+			"namespaces": []string{"mount", "pid", "ipc", "uts", "network"},
+			"cgroup":     map[string]any{"v1": yes, "v2": yes, "systemd": no, "systemdUser": no},
+			"seccomp": map[string]any{"enabled": yes,
+				"actions":   []string{"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"},
+				"operators": []string{"SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"},
+				"archs":     []string{"SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32"}},
+			"apparmor": map[string]any{"enabled": no},
+			"selinux":  map[string]any{"enabled": no},
+		},
+		"annotations": map[string]string{"io.github.berthrun.berth.version": executor.Version},
+	}
+	return printJSON(f)
+}
+
+func mountOptions() []string {
+	return strings.Fields("ro rw nosuid suid nodev dev noexec exec sync async dirsync noatime atime nodiratime diratime " +
+		"relatime norelatime strictatime nostrictatime mand nomand silent loud defaults bind rbind private rprivate slave rslave")
+}
+
+// ociErr words the library's errors with runc's phrases where callers
+// match them.
+func ociErr(id string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, executor.ErrNotFound):
+		return fmt.Errorf("container %q does not exist", id)
+	case errors.Is(err, executor.ErrNotRunning):
+		return fmt.Errorf("container %q: container not running", id)
+	}
+	return err
+}
+
+func printJSON(v any) error {
+	enc := json.NewEncoder(os.Stdout)
+	return enc.Encode(v)
+}
+
+// writeFileAtomic writes a file whole or not at all: a pid file that
+// appears is complete.
+func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	_, err = tmp.Write(b)
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp.Name(), mode)
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}

@@ -1,0 +1,329 @@
+// Package oci runs OCI bundles with berth: a bundle's config.json
+// (runtime-spec 1.x) becomes an executor.Command, and what berth cannot
+// apply is an error naming the field, never dropped.
+package oci
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/berthrun/berth/cgroup"
+	"github.com/berthrun/berth/executor"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// maxConfig bounds a bundle's config.json.
+const maxConfig = 4 << 20
+
+// Load reads a bundle's config.json.
+func Load(bundle string) (*specs.Spec, error) {
+	p := filepath.Join(bundle, "config.json")
+	f, err := os.Open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	body, err := io.ReadAll(io.LimitReader(f, maxConfig+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	if len(body) > maxConfig {
+		return nil, fmt.Errorf("%s: larger than %d bytes", p, maxConfig)
+	}
+	var s specs.Spec
+	if err := json.Unmarshal(body, &s); err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	if !strings.HasPrefix(s.Version, "1.") {
+		return nil, fmt.Errorf("%s: ociVersion %q: berth runs runtime-spec 1.x bundles", p, s.Version)
+	}
+	return &s, nil
+}
+
+// Container is what Translate makes of a bundle.
+type Container struct {
+	Command *executor.Command
+	// CgroupParent is where the container's cgroup goes: cgroupsPath's
+	// directory, under berth's own parent when the config gives none.
+	CgroupParent string
+	// Warnings are what the config asks that the kernel would not do,
+	// and runtimes skip: for the log.
+	Warnings []string
+}
+
+// Translate turns a loaded config into berth's Command for container id.
+func Translate(s *specs.Spec, bundle, id string) (*Container, error) {
+	if s.Process == nil {
+		return nil, errors.New("process: missing")
+	}
+	if s.Root == nil || s.Root.Path == "" {
+		return nil, errors.New("root.path: missing")
+	}
+	root := s.Root.Path
+	if !filepath.IsAbs(root) {
+		root = filepath.Join(bundle, root)
+	}
+	p := s.Process
+	if len(p.Args) == 0 {
+		return nil, errors.New("process.args: empty")
+	}
+	if p.CommandLine != "" {
+		return nil, errors.New("process.commandLine: Windows only")
+	}
+	cmd := &executor.Command{
+		ID: id, TaskDir: root, Cmd: p.Args[0], Args: p.Args[1:], Env: p.Env, Cwd: p.Cwd,
+		Terminal:    p.Terminal,
+		Credentials: &executor.Credentials{UID: p.User.UID, GID: p.User.GID, Groups: p.User.AdditionalGids},
+	}
+	if p.User.Umask != nil && *p.User.Umask != 0o022 {
+		return nil, fmt.Errorf("process.user.umask %#o: not supported yet (tasks start with 022)", *p.User.Umask)
+	}
+	if p.User.Username != "" {
+		return nil, errors.New("process.user.username: Windows only")
+	}
+	if p.ConsoleSize != nil && p.Terminal {
+		cmd.TerminalSize = &executor.WindowSize{Rows: uint16(p.ConsoleSize.Height), Cols: uint16(p.ConsoleSize.Width)}
+	}
+	iso := &cmd.Isolation
+	iso.ReadOnlyRoot = s.Root.Readonly
+	iso.Hostname = s.Hostname
+	iso.NewPrivileges = !p.NoNewPrivileges
+	if p.ApparmorProfile != "" {
+		return nil, fmt.Errorf("process.apparmorProfile %q: not supported", p.ApparmorProfile)
+	}
+	if p.SelinuxLabel != "" {
+		return nil, fmt.Errorf("process.selinuxLabel %q: not supported", p.SelinuxLabel)
+	}
+	if p.Scheduler != nil || p.IOPriority != nil || p.ExecCPUAffinity != nil {
+		return nil, errors.New("process.scheduler, ioPriority, execCPUAffinity: not supported")
+	}
+	var warnings []string
+	if c := p.Capabilities; c != nil {
+		// The kernel raises an ambient capability only when it is both
+		// permitted and inheritable; configs (runc spec's own) list
+		// ambient ones without inheritable ones, and runc skips those
+		// with a warning. So does berth, in its log.
+		var ambient, skipped []string
+		for _, a := range c.Ambient {
+			if hasOpt(c.Permitted, a) && hasOpt(c.Inheritable, a) {
+				ambient = append(ambient, a)
+			} else {
+				skipped = append(skipped, a)
+			}
+		}
+		if len(skipped) > 0 {
+			warnings = append(warnings, fmt.Sprintf("process.capabilities.ambient: %s not raised: not both permitted and inheritable", strings.Join(skipped, ", ")))
+		}
+		iso.Capabilities = &executor.CapabilitySets{Bounding: c.Bounding, Effective: c.Effective,
+			Permitted: c.Permitted, Inheritable: c.Inheritable, Ambient: ambient}
+	} else {
+		iso.Capabilities = &executor.CapabilitySets{}
+	}
+	for _, rl := range p.Rlimits {
+		iso.Ulimits = append(iso.Ulimits, executor.Ulimit{Name: rl.Type, Soft: rl.Soft, Hard: rl.Hard})
+	}
+	iso.OOMScoreAdj = p.OOMScoreAdj
+	if s.Hooks != nil && (len(s.Hooks.Prestart)+len(s.Hooks.CreateRuntime)+len(s.Hooks.CreateContainer)+
+		len(s.Hooks.StartContainer)+len(s.Hooks.Poststart)+len(s.Hooks.Poststop) > 0) {
+		return nil, errors.New("hooks: not supported yet")
+	}
+	for _, m := range s.Mounts {
+		if m.UIDMappings != nil || m.GIDMappings != nil {
+			return nil, fmt.Errorf("mounts %s: uidMappings, gidMappings: not supported", m.Destination)
+		}
+		src := m.Source
+		if (m.Type == "bind" || hasOpt(m.Options, "bind") || hasOpt(m.Options, "rbind")) && !filepath.IsAbs(src) {
+			src = filepath.Join(bundle, src)
+		}
+		iso.Filesystem = append(iso.Filesystem, executor.FSMount{Type: m.Type, Source: src, Destination: m.Destination, Options: m.Options})
+	}
+	if iso.Filesystem == nil {
+		iso.Filesystem = []executor.FSMount{}
+	}
+	c := &Container{Command: cmd, Warnings: warnings}
+	if err := linux(s.Linux, id, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// linux translates the config's linux section.
+func linux(l *specs.Linux, id string, c *Container) error {
+	iso := &c.Command.Isolation
+	iso.SeccompUnconfined = true
+	iso.PID, iso.IPC, iso.UTS, iso.Net = executor.ModeHost, executor.ModeHost, executor.ModeHost, executor.ModeHost
+	if l == nil {
+		return errors.New("linux: missing (a mount namespace is needed)")
+	}
+	mountNS := false
+	for _, ns := range l.Namespaces {
+		if ns.Path != "" {
+			return fmt.Errorf("linux.namespaces %s: joining a namespace by path is not supported yet", ns.Type)
+		}
+		switch ns.Type {
+		case specs.PIDNamespace:
+			iso.PID = executor.ModePrivate
+		case specs.IPCNamespace:
+			iso.IPC = executor.ModePrivate
+		case specs.UTSNamespace:
+			iso.UTS = executor.ModePrivate
+		case specs.NetworkNamespace:
+			iso.Net = executor.ModeNone
+		case specs.MountNamespace:
+			mountNS = true
+		default:
+			return fmt.Errorf("linux.namespaces %s: not supported yet", ns.Type)
+		}
+	}
+	if !mountNS {
+		return errors.New("linux.namespaces: berth needs a mount namespace")
+	}
+	if iso.Hostname != "" && iso.UTS != executor.ModePrivate {
+		return errors.New("hostname: needs a uts namespace")
+	}
+	if len(l.UIDMappings)+len(l.GIDMappings) > 0 {
+		return errors.New("linux.uidMappings, gidMappings: user namespaces are not supported yet")
+	}
+	if len(l.Sysctl) > 0 {
+		return errors.New("linux.sysctl: not supported yet")
+	}
+	if len(l.Devices) > 0 {
+		return errors.New("linux.devices: not supported yet (berth binds the default devices)")
+	}
+	if l.IntelRdt != nil || l.Personality != nil || l.MountLabel != "" || l.TimeOffsets != nil {
+		return errors.New("linux.intelRdt, personality, mountLabel, timeOffsets: not supported")
+	}
+	if l.RootfsPropagation != "" && l.RootfsPropagation != "rprivate" && l.RootfsPropagation != "private" &&
+		l.RootfsPropagation != "rslave" && l.RootfsPropagation != "slave" {
+		return fmt.Errorf("linux.rootfsPropagation %q: not supported", l.RootfsPropagation)
+	}
+	iso.MaskedPaths = l.MaskedPaths
+	iso.ReadOnlyPaths = l.ReadonlyPaths
+	if iso.MaskedPaths == nil {
+		iso.MaskedPaths = []string{}
+	}
+	if iso.ReadOnlyPaths == nil {
+		iso.ReadOnlyPaths = []string{}
+	}
+	if l.Seccomp != nil {
+		if iso.NewPrivileges {
+			return errors.New("linux.seccomp with process.noNewPrivileges false: not supported yet (berth loads the filter after dropping capabilities)")
+		}
+		iso.SeccompUnconfined = false
+		iso.Seccomp = l.Seccomp
+	}
+	res, devs, err := Resources(l.Resources)
+	if err != nil {
+		return err
+	}
+	c.Command.Resources, iso.Devices = res, devs
+	return cgroupsPath(l.CgroupsPath, id, c)
+}
+
+// cgroupsPath places the container's cgroup: OCI's cgroupsPath is the
+// cgroup itself, berth's cgroup is <parent>/<id>.
+func cgroupsPath(p, id string, c *Container) error {
+	if p == "" {
+		return nil
+	}
+	if strings.Contains(p, ":") {
+		return fmt.Errorf("linux.cgroupsPath %q: systemd's slice:prefix:name form is not supported", p)
+	}
+	clean := filepath.Clean("/" + p)
+	if filepath.Base(clean) != id {
+		return fmt.Errorf("linux.cgroupsPath %q: must end in the container's id %q", p, id)
+	}
+	parent := strings.TrimPrefix(filepath.Dir(clean), "/")
+	if parent == "" {
+		return fmt.Errorf("linux.cgroupsPath %q: a cgroup directly under the root is not supported", p)
+	}
+	c.CgroupParent = parent
+	return nil
+}
+
+// Resources translates linux.resources (a config's, or update's
+// --resources) into berth's limits and the devices allowed beyond the
+// defaults.
+func Resources(r *specs.LinuxResources) (executor.Resources, []cgroup.DeviceRule, error) {
+	var out executor.Resources
+	var devs []cgroup.DeviceRule
+	if r == nil {
+		return out, nil, nil
+	}
+	err := resources(r, &out, &devs)
+	return out, devs, err
+}
+
+func resources(r *specs.LinuxResources, res *executor.Resources, devs *[]cgroup.DeviceRule) error {
+	if m := r.Memory; m != nil {
+		if m.Limit != nil && *m.Limit > 0 {
+			res.MemoryBytes = *m.Limit
+		}
+		if m.Swap != nil && *m.Swap > 0 {
+			res.MemorySwapBytes = *m.Swap
+		}
+		if m.Reservation != nil || m.Kernel != nil || m.KernelTCP != nil || m.Swappiness != nil || m.DisableOOMKiller != nil {
+			return errors.New("linux.resources.memory: only limit and swap are supported yet")
+		}
+	}
+	if cpu := r.CPU; cpu != nil {
+		if cpu.Shares != nil {
+			res.CPUShares = *cpu.Shares
+		}
+		if cpu.Quota != nil && *cpu.Quota > 0 {
+			period := uint64(100000)
+			if cpu.Period != nil && *cpu.Period > 0 {
+				period = *cpu.Period
+			}
+			res.CPUs = float64(*cpu.Quota) / float64(period)
+		}
+		res.Cpuset = cpu.Cpus
+		if cpu.Mems != "" || cpu.RealtimeRuntime != nil || cpu.RealtimePeriod != nil || cpu.Idle != nil {
+			return errors.New("linux.resources.cpu: mems, realtime and idle are not supported yet")
+		}
+	}
+	if pids := r.Pids; pids != nil && pids.Limit != nil && *pids.Limit > 0 {
+		res.PidsLimit = *pids.Limit
+	}
+	if r.BlockIO != nil || len(r.HugepageLimits) > 0 || r.Network != nil || len(r.Rdma) > 0 || len(r.Unified) > 0 {
+		return errors.New("linux.resources: blockIO, hugepageLimits, network, rdma and unified are not supported yet")
+	}
+	// Device rules: berth's defaults always apply; allow rules add to
+	// them, a deny of everything is berth's base. Any other deny cannot
+	// be expressed on top of an allowlist.
+	for i, d := range r.Devices {
+		if !d.Allow {
+			if d.Type == "" || d.Type == "a" && d.Major == nil && d.Minor == nil {
+				continue
+			}
+			return fmt.Errorf("linux.resources.devices[%d]: a deny rule other than all devices: not supported", i)
+		}
+		typ := d.Type
+		if typ == "" || typ == "a" {
+			return fmt.Errorf("linux.resources.devices[%d]: allowing every device is not supported", i)
+		}
+		rule := cgroup.DeviceRule{Type: typ, Major: -1, Minor: -1, Access: d.Access}
+		if d.Major != nil {
+			rule.Major = *d.Major
+		}
+		if d.Minor != nil {
+			rule.Minor = *d.Minor
+		}
+		*devs = append(*devs, rule)
+	}
+	return nil
+}
+
+func hasOpt(opts []string, o string) bool {
+	for _, x := range opts {
+		if x == o {
+			return true
+		}
+	}
+	return false
+}
