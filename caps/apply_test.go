@@ -311,7 +311,7 @@ func TestApply(t *testing.T) {
 			// OCI's five sets, each its own: effective within permitted,
 			// no inheritable (containerd's default), no ambient.
 			name: "root five sets after exec",
-			env: []string{envSets + "=CAP_CHOWN,CAP_KILL,CAP_NET_BIND_SERVICE|CAP_KILL|CAP_KILL,CAP_NET_BIND_SERVICE||", envExec + "=1"},
+			env:  []string{envSets + "=CAP_CHOWN,CAP_KILL,CAP_NET_BIND_SERVICE|CAP_KILL|CAP_KILL,CAP_NET_BIND_SERVICE||", envExec + "=1"},
 			// After execve root's permitted and effective are bounding |
 			// inheritable ... limited by the bounding set: the kernel
 			// gives root the whole bounding set again.
