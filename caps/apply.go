@@ -181,3 +181,23 @@ func upTo(last capability.Cap) uint64 {
 	}
 	return 1<<(uint(last)+1) - 1
 }
+
+// RaiseEffective raises the calling thread's effective set to its
+// permitted set: after a switch away from uid 0 with PR_SET_KEEPCAPS the
+// effective set is empty, and a step that needs a capability before the
+// capability step (loading a seccomp filter without no_new_privs needs
+// CAP_SYS_ADMIN) raises it first.
+func RaiseEffective() error {
+	cur, err := getSets()
+	if err != nil {
+		return fmt.Errorf("capabilities: capget: %w", err)
+	}
+	if cur.effective == cur.permitted {
+		return nil
+	}
+	cur.effective = cur.permitted
+	if err := setSets(cur); err != nil {
+		return fmt.Errorf("capabilities: effective: %w", err)
+	}
+	return nil
+}

@@ -39,7 +39,7 @@ func newHybrid(cfg Config, log hclog.Logger) (*hybridGroup, error) {
 		return nil, err
 	}
 	g := &hybridGroup{cfg: cfg, log: log, v2: v2}
-	if len(cfg.Resources.needs()) == 0 {
+	if len(cfg.Resources.needs()) == 0 && len(cfg.V1Controllers) == 0 {
 		return g, nil
 	}
 	if g.v1, err = newV1(cfg, log, false); err != nil {

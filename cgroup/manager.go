@@ -81,6 +81,12 @@ type Config struct {
 	// V1Root overrides /sys/fs/cgroup, the directory holding one mount per
 	// v1 controller (optional; tests).
 	V1Root string
+	// V1Controllers are v1 controllers the task joins on v1 and hybrid
+	// hosts even without a limit there, those of them that are mounted:
+	// for a monitor that reads a task's v1 files, as containerd's runc
+	// shim does (its metrics and OOM events). Each join costs a launch an
+	// RCU grace period, several ms.
+	V1Controllers []string
 }
 
 // Manager controls one task's cgroup. Its methods are safe for concurrent

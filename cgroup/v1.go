@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -20,7 +21,7 @@ import (
 // it is the one every task gets. On a pure v1 host every task gets a
 // devices cgroup too; a hybrid host controls devices on the unified
 // hierarchy instead (devices.go).
-var v1Names = []string{"freezer", "devices", "memory", "cpu", "cpuset", "pids"}
+var v1Names = []string{"freezer", "devices", "memory", "cpu", "cpuacct", "cpuset", "pids", "blkio"}
 
 // v1Group is a task's cgroup on cgroup v1: one directory per hierarchy.
 type v1Group struct {
@@ -54,6 +55,11 @@ func planV1(cfg Config, freezer bool) ([]string, error) {
 			return nil, fmt.Errorf("%s: cgroup v1 controller %s is not mounted at %s", n.flag, n.controller, filepath.Join(root, n.controller))
 		}
 		names = append(names, n.controller)
+	}
+	for _, c := range cfg.V1Controllers {
+		if v1Mounted(root, c) && !slices.Contains(names, c) {
+			names = append(names, c)
+		}
 	}
 	if freezer && !v1Mounted(root, "freezer") {
 		return nil, fmt.Errorf("cgroup v1 freezer is not mounted at %s: berth needs it to list, freeze and kill a task's processes", filepath.Join(root, "freezer"))
@@ -173,6 +179,10 @@ func v1Hierarchy(root string, names []string) cgroup1.Hierarchy {
 				out = append(out, cgroup1.NewCpuset(root))
 			case "pids":
 				out = append(out, cgroup1.NewPids(root))
+			case "cpuacct":
+				out = append(out, cgroup1.NewCpuacct(root))
+			case "blkio":
+				out = append(out, cgroup1.NewBlkio(root))
 			default:
 				return nil, fmt.Errorf("cgroup v1 controller %s: not used by berth", name)
 			}

@@ -87,7 +87,9 @@ func TestV1Limits(t *testing.T) {
 		t.Errorf("FD() ok on v1")
 	}
 	paths := m.Paths()
-	for _, name := range v1Names {
+	// Every controller with a limit, and the freezer and devices: not
+	// cpuacct or blkio, which only V1Controllers joins.
+	for _, name := range []string{"freezer", "devices", "memory", "cpu", "cpuset", "pids"} {
 		if want := filepath.Join(defaultRoot, name, testParent, id); paths[name] != want {
 			t.Errorf("Paths()[%s] = %q, want %q", name, paths[name], want)
 		}
@@ -322,5 +324,33 @@ func TestV1Leftover(t *testing.T) {
 	}
 	if got := loaded.Paths(); got["freezer"] != m.Paths()["freezer"] || got["devices"] != m.Paths()["devices"] || len(got) != 2 {
 		t.Errorf("Load().Paths() = %v, want %v", got, m.Paths())
+	}
+}
+
+// TestV1Controllers: a task joins the v1 controllers it is told to even
+// without a limit there (berth-oci, for containerd's runc shim), on a
+// hybrid host too, and Delete removes them.
+func TestV1Controllers(t *testing.T) {
+	requireCgroupV2(t, unifiedMount)
+	requireCgroupV1(t, "memory", "cpuacct", "pids", "blkio")
+	id := testID(t)
+	m := newTestManager(t, Config{Version: Hybrid, Parent: testParent, ID: id, V2Mount: unifiedMount,
+		V1Controllers: []string{"memory", "cpuacct", "pids", "blkio", "nosuch"}})
+	paths := m.Paths()
+	for _, name := range []string{"memory", "cpuacct", "pids", "blkio"} {
+		if want := filepath.Join(defaultRoot, name, testParent, id); paths[name] != want {
+			t.Errorf("Paths()[%s] = %q, want %q", name, paths[name], want)
+		}
+	}
+	if _, ok := paths["nosuch"]; ok {
+		t.Error("an unmounted controller was joined")
+	}
+	if err := m.Delete(); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"memory", "cpuacct", "pids", "blkio"} {
+		if _, err := os.Stat(filepath.Join(defaultRoot, name, testParent, id)); !os.IsNotExist(err) {
+			t.Errorf("%s cgroup left after Delete: %v", name, err)
+		}
 	}
 }

@@ -152,9 +152,10 @@ type Isolation struct {
 	// CapAdd and CapDrop (which must then be empty).
 	Capabilities *CapabilitySets
 	// NewPrivileges leaves no_new_privs off, so that setuid binaries and
-	// file capabilities work in the task. It cannot go with a seccomp
-	// filter (set SeccompUnconfined): berth loads the filter after the
-	// capabilities are dropped, which needs no_new_privs.
+	// file capabilities work in the task. The seccomp filter is then
+	// loaded before the capabilities are dropped (loading it without
+	// no_new_privs takes CAP_SYS_ADMIN), and the rest of the setup runs
+	// under it.
 	NewPrivileges bool
 
 	// Devices are host devices the task may make and open besides the

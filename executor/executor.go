@@ -39,6 +39,11 @@ type Config struct {
 	CgroupVersion int
 	// CgroupV2Mount overrides where cgroup2 is mounted.
 	CgroupV2Mount string
+	// CgroupV1Controllers are v1 controllers every task joins on v1 and
+	// hybrid hosts, limits or not (cgroup.Config.V1Controllers): for a
+	// monitor that reads them, as containerd's runc shim reads metrics and
+	// OOM events. Each join costs a launch several ms.
+	CgroupV1Controllers []string
 	// InitPath is the init binary, started as the init stage of every task
 	// and as the helper of every exec. When empty: berth-init beside the
 	// running executable, else the running executable itself

@@ -127,6 +127,8 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 		Devices:   s.devices,
 		Version:   e.cfg.CgroupVersion,
 		V2Mount:   e.cfg.CgroupV2Mount,
+
+		V1Controllers: e.cfg.CgroupV1Controllers,
 	}, e.log)
 	if err != nil {
 		return err

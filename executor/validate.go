@@ -120,9 +120,6 @@ func check(cmd *Command) (*spec, error) {
 		// The filter follows the capabilities the task can hold.
 		set = capSets.Bounding
 	}
-	if iso.NewPrivileges && !iso.SeccompUnconfined {
-		return nil, fmt.Errorf("new privileges: cannot go with a seccomp filter (berth loads it after dropping capabilities, which needs no_new_privs)")
-	}
 	if cmd.Credentials != nil && cmd.User != "" {
 		return nil, fmt.Errorf("credentials: given with user %q: one or the other", cmd.User)
 	}

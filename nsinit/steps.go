@@ -74,6 +74,19 @@ var credentialSteps = []step{
 	{"user", switchUser},
 	// After the user switch, so the keyring belongs to the task's user.
 	{"session keyring", newSessionKeyring},
+	// Without no_new_privs (a bundle that asks for new privileges), loading
+	// a filter needs CAP_SYS_ADMIN, which only holds until the capability
+	// step: it is loaded here instead of last, and the steps after it run
+	// under it (capset, prctl, chdir, close_range, sigaction: what a
+	// profile that lets a container start allows).
+	{"seccomp (new privileges)", func(c *child) error {
+		return when(c.plan.NewPrivs && len(c.plan.Seccomp) > 0, func() error {
+			if err := caps.RaiseEffective(); err != nil {
+				return err
+			}
+			return filter.Install(c.plan.Seccomp, c.plan.SeccompFlags)
+		})
+	}},
 	// no_new_privs before the capability sets: from here no execve can gain
 	// privileges through setuid bits or file capabilities.
 	{"no_new_privs", func(c *child) error {
@@ -248,7 +261,7 @@ func closeFds(c *child) error {
 // execve keeps the filter of the thread that calls it. no_new_privs is set
 // already, so no CAP_SYS_ADMIN is needed.
 func loadSeccomp(c *child) error {
-	if len(c.plan.Seccomp) == 0 {
+	if len(c.plan.Seccomp) == 0 || c.plan.NewPrivs {
 		return nil
 	}
 	return filter.Install(c.plan.Seccomp, c.plan.SeccompFlags)

@@ -211,9 +211,6 @@ func linux(l *specs.Linux, id string, c *Container) error {
 		iso.ReadOnlyPaths = []string{}
 	}
 	if l.Seccomp != nil {
-		if iso.NewPrivileges {
-			return errors.New("linux.seccomp with process.noNewPrivileges false: not supported yet (berth loads the filter after dropping capabilities)")
-		}
 		iso.SeccompUnconfined = false
 		iso.Seccomp = l.Seccomp
 	}

@@ -21,6 +21,8 @@ var (
 	// berthInitBin is the lean init binary, beside berthBin, where berth
 	// looks for it.
 	berthInitBin string
+	// berthOCIBin is berth as an OCI runtime, beside them.
+	berthOCIBin string
 	// probeBin is the static probe; probeDir holds only it, for
 	// `--mount probeDir:/probe:ro` on the default task dir.
 	probeBin string
@@ -68,6 +70,7 @@ func buildBinaries(dir string) error {
 	}
 	berthBin = filepath.Join(dir, "berth")
 	berthInitBin = filepath.Join(dir, "berth-init")
+	berthOCIBin = filepath.Join(dir, "berth-oci")
 	probeDir = filepath.Join(dir, "probe")
 	probeBin = filepath.Join(probeDir, "probe")
 	// The probe dir is bound into tasks that may run as a non-root user.
@@ -85,6 +88,7 @@ func buildBinaries(dir string) error {
 		// so is berth-init, which berth finds beside itself.
 		{berthBin, "./cmd/berth", []string{"CGO_ENABLED=0"}},
 		{berthInitBin, "./cmd/berth-init", []string{"CGO_ENABLED=0"}},
+		{berthOCIBin, "./cmd/berth-oci", []string{"CGO_ENABLED=0"}},
 		{probeBin, "./test/probe", []string{"CGO_ENABLED=0"}},
 	}
 	for _, b := range builds {

@@ -108,7 +108,11 @@ func createContainer(g *global, args []string, name string) (string, error) {
 	if parent == "" {
 		parent = defaultCgroupParent
 	}
-	e := executor.New(executor.Config{StateDir: g.root, CgroupParent: parent, KeepState: true, ExternalReaper: true})
+	// containerd's runc shim finds a container's cgroups through its pid
+	// and reads its metrics and OOM events from the v1 controllers on a
+	// v1 or hybrid host: the container joins them all, limits or not.
+	e := executor.New(executor.Config{StateDir: g.root, CgroupParent: parent, KeepState: true, ExternalReaper: true,
+		CgroupV1Controllers: []string{"memory", "cpu", "cpuacct", "pids", "blkio"}})
 	ps, err := e.Launch(c.Command)
 	if err != nil {
 		return "", err
@@ -362,6 +366,8 @@ func execVerb(g *global, args []string) error {
 	console := fs.String("console-socket", "", "send the pty master to this unix socket")
 	preserve := fs.Int("preserve-fds", 0, "not supported")
 	tty := fs.BoolP("tty", "t", false, "a terminal (with --process, process.terminal decides)")
+	// ID -- CMD ARG...: the command's own flags are its own.
+	fs.SetInterspersed(false)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -1,0 +1,346 @@
+package test
+
+import (
+	"encoding/json"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// ociBundle makes a bundle: the static probe and busybox's shell in a
+// root, and a config.json like `runc spec`'s with args, its cgroup under
+// the tests' parent.
+func ociBundle(t *testing.T, id string, terminal bool, args ...string) string {
+	t.Helper()
+	b := t.TempDir()
+	root := filepath.Join(b, "rootfs")
+	for _, d := range []string{"bin", "proc", "dev", "sys", "tmp", "etc"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	copyFile(t, probeBin, filepath.Join(root, "probe"))
+	copyFile(t, "/bin/busybox", filepath.Join(root, "bin/busybox"))
+	for _, c := range []string{"sh", "sleep", "cat", "echo", "tty", "true"} {
+		if err := os.Symlink("busybox", filepath.Join(root, "bin", c)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	caps := []string{"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"}
+	cfg := map[string]any{
+		"ociVersion": "1.0.2",
+		"process": map[string]any{
+			"terminal": terminal, "user": map[string]any{"uid": 0, "gid": 0}, "args": args,
+			"env": []string{"PATH=/bin", "TERM=xterm"}, "cwd": "/", "noNewPrivileges": true,
+			"capabilities": map[string]any{"bounding": caps, "effective": caps, "permitted": caps},
+			"rlimits":      []map[string]any{{"type": "RLIMIT_NOFILE", "hard": 1024, "soft": 1024}},
+		},
+		"root":     map[string]any{"path": "rootfs", "readonly": true},
+		"hostname": "oci",
+		"mounts": []map[string]any{
+			{"destination": "/proc", "type": "proc", "source": "proc"},
+			{"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": []string{"nosuid", "strictatime", "mode=755", "size=65536k"}},
+			{"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"}},
+			{"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": []string{"nosuid", "noexec", "nodev", "mode=1777", "size=65536k"}},
+			{"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": []string{"nosuid", "noexec", "nodev", "ro"}},
+			{"destination": "/tmp", "type": "tmpfs", "source": "tmpfs", "options": []string{"nosuid", "nodev"}},
+		},
+		"linux": map[string]any{
+			"cgroupsPath":   "/" + cgroupParent + "/" + id,
+			"namespaces":    []map[string]any{{"type": "pid"}, {"type": "network"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}},
+			"maskedPaths":   []string{"/proc/kcore", "/sys/firmware"},
+			"readonlyPaths": []string{"/proc/sys"},
+			"resources":     map[string]any{"devices": []map[string]any{{"allow": false, "access": "rwm"}}, "pids": map[string]any{"limit": 100}},
+		},
+	}
+	body, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(b, "config.json"), body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ociRun runs berth-oci with a root and a JSON log of the test's own.
+func ociRun(t *testing.T, root string, args ...string) result {
+	t.Helper()
+	full := append([]string{"--root", root, "--log", filepath.Join(root, "..", "oci.log"), "--log-format", "json"}, args...)
+	cmd := exec.Command(berthOCIBin, full...)
+	// Files, not pipes: the container keeps create's stdio, and a pipe
+	// would keep Run waiting for its end as long as the container runs.
+	outF, err := os.CreateTemp(t.TempDir(), "stdout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	errF, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outF.Close()
+	defer errF.Close()
+	cmd.Stdout, cmd.Stderr = outF, errF
+	err = cmd.Run()
+	out, _ := os.ReadFile(outF.Name())
+	errb, _ := os.ReadFile(errF.Name())
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{args: full, code: code, stdout: string(out), stderr: string(errb)}
+}
+
+type ociState struct {
+	ID     string `json:"id"`
+	Pid    int    `json:"pid"`
+	Status string `json:"status"`
+	Bundle string `json:"bundle"`
+}
+
+func ociStateOf(t *testing.T, root, id string) ociState {
+	t.Helper()
+	res := ociRun(t, root, "state", id)
+	mustSucceed(t, res)
+	var st ociState
+	if err := json.Unmarshal([]byte(res.stdout), &st); err != nil {
+		t.Fatalf("state: %v: %s", err, res)
+	}
+	return st
+}
+
+// TestOCILifecycle: create sets up the container and holds its process
+// (created), with the pid file written before create returns and the
+// process berth-oci's caller's child once create exits; start runs it;
+// state, ps, pause, resume, exec and kill act on it; delete removes it
+// all; errors use runc's phrases.
+func TestOCILifecycle(t *testing.T) {
+	t.Parallel()
+	tk := newTask(t)
+	root := filepath.Join(t.TempDir(), "root")
+	bundle := ociBundle(t, tk.id, false, "/probe", "pause")
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	mustSucceed(t, ociRun(t, root, "create", "--bundle", bundle, "--pid-file", pidFile, tk.id))
+	b, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("pid file after create: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing of berth's stays between the caller and the container:
+	// create was its parent and exited, so the container went to the
+	// nearest subreaper (containerd's shim; here, init).
+	if ppid := parentOf(t, pid); strings.HasPrefix(commOf(ppid), "berth") {
+		t.Errorf("the container's parent is %d (%s), a process of berth's", ppid, commOf(ppid))
+	}
+	st := ociStateOf(t, root, tk.id)
+	if st.Status != "created" || st.Pid != pid || st.Bundle != bundle {
+		t.Errorf("state after create: %+v, want created, pid %d, bundle %s", st, pid, bundle)
+	}
+	mustSucceed(t, ociRun(t, root, "start", tk.id))
+	if st := ociStateOf(t, root, tk.id); st.Status != "running" {
+		t.Errorf("state after start: %+v", st)
+	}
+	if res := ociRun(t, root, "start", tk.id); res.code == 0 {
+		t.Errorf("a second start succeeded:\n%s", res)
+	}
+	res := ociRun(t, root, "ps", "--format", "json", tk.id)
+	mustSucceed(t, res)
+	var pids []int
+	if err := json.Unmarshal([]byte(res.stdout), &pids); err != nil || len(pids) != 1 || pids[0] != pid {
+		t.Errorf("ps --format json = %q, want [%d]", res.stdout, pid)
+	}
+	mustSucceed(t, ociRun(t, root, "pause", tk.id))
+	if st := ociStateOf(t, root, tk.id); st.Status != "paused" {
+		t.Errorf("state after pause: %+v", st)
+	}
+	mustSucceed(t, ociRun(t, root, "resume", tk.id))
+	res = ociRun(t, root, "exec", tk.id, "/bin/sh", "-c", "hostname; exit 4")
+	if res.code != 4 || strings.TrimSpace(res.stdout) != "oci" {
+		t.Errorf("exec: want exit 4 and the hostname:\n%s", res)
+	}
+	mustSucceed(t, ociRun(t, root, "kill", tk.id, "KILL"))
+	waitGone(t, pid)
+	if st := ociStateOf(t, root, tk.id); st.Status != "stopped" {
+		t.Errorf("state after kill: %+v", st)
+	}
+	mustSucceed(t, ociRun(t, root, "kill", "--all", tk.id, "KILL"))
+	mustSucceed(t, ociRun(t, root, "delete", tk.id))
+	res = ociRun(t, root, "state", tk.id)
+	if res.code == 0 || !strings.Contains(res.stderr, "does not exist") {
+		t.Errorf("state of a deleted container: want an error with \"does not exist\":\n%s", res)
+	}
+	log, _ := os.ReadFile(filepath.Join(root, "..", "oci.log"))
+	if !strings.Contains(string(log), `"level":"error"`) || !strings.Contains(string(log), "does not exist") {
+		t.Errorf("the --log file lacks the JSON error line:\n%s", log)
+	}
+}
+
+// TestOCIDeleteCreated: delete of a created, never started container
+// kills it and succeeds, as runc's does.
+func TestOCIDeleteCreated(t *testing.T) {
+	t.Parallel()
+	tk := newTask(t)
+	root := filepath.Join(t.TempDir(), "root")
+	bundle := ociBundle(t, tk.id, false, "/bin/true")
+	pidFile := filepath.Join(t.TempDir(), "pid")
+	mustSucceed(t, ociRun(t, root, "create", "--bundle", bundle, "--pid-file", pidFile, tk.id))
+	mustSucceed(t, ociRun(t, root, "delete", tk.id))
+	b, _ := os.ReadFile(pidFile)
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	waitGone(t, pid)
+}
+
+// waitGone waits for a process that was create's child, so init's once
+// create exited, to be killed and reaped.
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(runTimeout)
+	for unix.Kill(pid, 0) == nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d still runs (%s)", pid, commOf(pid))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func commOf(pid int) string {
+	b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/comm")
+	return strings.TrimSpace(string(b))
+}
+
+// TestOCIConsoleSocket: a terminal container's pty master arrives on the
+// --console-socket by SCM_RIGHTS, and the process's stdio is that pty.
+func TestOCIConsoleSocket(t *testing.T) {
+	t.Parallel()
+	tk := newTask(t)
+	root := filepath.Join(t.TempDir(), "root")
+	bundle := ociBundle(t, tk.id, true, "/bin/sh", "-c", "tty; sleep 1000")
+	sock := filepath.Join(t.TempDir(), "console.sock")
+	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got := make(chan *os.File, 1)
+	go func() {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer c.Close()
+		buf, oob := make([]byte, 256), make([]byte, 256)
+		_, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+		if err != nil {
+			got <- nil
+			return
+		}
+		msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+		for _, m := range msgs {
+			if fds, err := unix.ParseUnixRights(&m); err == nil && len(fds) == 1 {
+				got <- os.NewFile(uintptr(fds[0]), "master")
+				return
+			}
+		}
+		got <- nil
+	}()
+	mustSucceed(t, ociRun(t, root, "create", "--bundle", bundle, "--console-socket", sock, tk.id))
+	master := <-got
+	if master == nil {
+		t.Fatal("no pty master on the console socket")
+	}
+	defer master.Close()
+	mustSucceed(t, ociRun(t, root, "start", tk.id))
+	buf := make([]byte, 64)
+	_ = master.SetReadDeadline(time.Now().Add(runTimeout))
+	n, _ := master.Read(buf)
+	if !strings.HasPrefix(strings.TrimSpace(string(buf[:n])), "/dev/pts/") {
+		t.Errorf("the container's tty is %q, want its /dev/pts/N", buf[:n])
+	}
+	mustSucceed(t, ociRun(t, root, "delete", "--force", tk.id))
+}
+
+// TestOCIRefusesWhatItCannotApply: a config asking what berth cannot do
+// is refused naming the field, and leaves nothing behind.
+func TestOCIRefusesWhatItCannotApply(t *testing.T) {
+	t.Parallel()
+	tk := newTask(t)
+	root := filepath.Join(t.TempDir(), "root")
+	for field, patch := range map[string]func(cfg map[string]any){
+		"hooks":        func(c map[string]any) { c["hooks"] = map[string]any{"poststart": []map[string]any{{"path": "/bin/true"}}} },
+		"linux.sysctl": func(c map[string]any) { c["linux"].(map[string]any)["sysctl"] = map[string]string{"net.ipv4.ip_forward": "1"} },
+		"user":         func(c map[string]any) { c["linux"].(map[string]any)["namespaces"] = []map[string]any{{"type": "mount"}, {"type": "user"}} },
+		"ociVersion":   func(c map[string]any) { c["ociVersion"] = "2.0.0" },
+	} {
+		bundle := ociBundle(t, tk.id, false, "/bin/true")
+		p := filepath.Join(bundle, "config.json")
+		var cfg map[string]any
+		b, _ := os.ReadFile(p)
+		if err := json.Unmarshal(b, &cfg); err != nil {
+			t.Fatal(err)
+		}
+		patch(cfg)
+		b, _ = json.Marshal(cfg)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		res := ociRun(t, root, "create", "--bundle", bundle, tk.id)
+		if res.code == 0 || !strings.Contains(res.stderr, field) {
+			t.Errorf("%s: want a refusal naming it:\n%s", field, res)
+		}
+	}
+}
+
+// TestOCISeccompWithNewPrivileges: a bundle with a seccomp profile and
+// noNewPrivileges false (runtime-tools' and Kubernetes' usual config) gets
+// its filter, loaded before the capabilities are dropped, and no
+// no_new_privs.
+func TestOCISeccompWithNewPrivileges(t *testing.T) {
+	t.Parallel()
+	tk := newTask(t)
+	root := filepath.Join(t.TempDir(), "root")
+	bundle := ociBundle(t, tk.id, false, "/probe", "syscalls")
+	p := filepath.Join(bundle, "config.json")
+	var cfg map[string]any
+	b, _ := os.ReadFile(p)
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["process"].(map[string]any)["noNewPrivileges"] = false
+	cfg["linux"].(map[string]any)["seccomp"] = map[string]any{"defaultAction": "SCMP_ACT_ALLOW",
+		"syscalls": []map[string]any{{"names": []string{"getpid"}, "action": "SCMP_ACT_ERRNO", "errnoRet": 13}}}
+	b, _ = json.Marshal(cfg)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := ociRun(t, root, "run", "--bundle", bundle, tk.id)
+	mustSucceed(t, res)
+	var got syscallResult
+	decodeOne(t, res, &got)
+	if got.Getpid != "EACCES" || got.Mode != "2" || got.Keyctl != "" {
+		t.Errorf("the task's system calls: %+v, want getpid EACCES under the bundle's filter, keyctl allowed", got)
+	}
+}
