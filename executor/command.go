@@ -102,6 +102,19 @@ type Isolation struct {
 	UTS string
 	// Net is ModeHost (the default when empty) or ModeNone.
 	Net string
+	// Cgroup is ModeHost (the default when empty: the task sees the
+	// host's cgroup paths) or ModePrivate (a cgroup namespace rooted at
+	// its own cgroup).
+	Cgroup string
+
+	// Sysctl are kernel parameters set in the task's own namespaces
+	// (net.* with a private network, kernel.msg*, kernel.sem, kernel.shm*
+	// and fs.mqueue.* with a private ipc, kernel.hostname and
+	// kernel.domainname with a private uts); any other is refused: it
+	// would change the host's.
+	Sysctl map[string]string
+	// Umask is the task's file mode creation mask; nil is 022.
+	Umask *uint32
 
 	// Hostname is set in the task's private UTS namespace.
 	Hostname string
@@ -146,6 +159,11 @@ type Isolation struct {
 	ReadOnlyPaths []string
 	// ReadOnlyRoot makes the task dir read-only once it is set up.
 	ReadOnlyRoot bool
+	// RootPropagation is the propagation of the task's root in its own
+	// mount namespace ("rslave", berth's, when empty; "rprivate",
+	// "rshared" and the like as mount(8) names them). A shared root has
+	// peers in the task only: it stays a slave of the host's mounts.
+	RootPropagation string
 
 	// Capabilities, when set, are the task's five capability sets
 	// exactly (an OCI bundle's), instead of the default set adjusted by

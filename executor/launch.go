@@ -395,6 +395,15 @@ func cloneFlags(iso Isolation) (uintptr, error) {
 	default:
 		return 0, fmt.Errorf("net mode %q: want %s or %s", iso.Net, ModeHost, ModeNone)
 	}
+	switch iso.Cgroup {
+	case "", ModeHost:
+	case ModePrivate:
+		// Born into its cgroup (CLONE_INTO_CGROUP), the task's cgroup
+		// namespace is rooted at its own cgroup.
+		flags |= unix.CLONE_NEWCGROUP
+	default:
+		return 0, fmt.Errorf("cgroup mode %q: want %s or %s", iso.Cgroup, ModePrivate, ModeHost)
+	}
 	return flags, nil
 }
 

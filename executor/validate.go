@@ -199,8 +199,25 @@ func check(cmd *Command) (*spec, error) {
 	if capSets != nil {
 		s.plan.CapSets = capSets
 	}
+	if s.plan.Sysctl, err = checkSysctls(iso.Sysctl, iso); err != nil {
+		return nil, err
+	}
+	if iso.Umask != nil {
+		if *iso.Umask > 0o777 {
+			return nil, fmt.Errorf("umask %#o: want 0 to 0777", *iso.Umask)
+		}
+		m := int(*iso.Umask)
+		s.plan.Umask = &m
+	}
 	s.plan.NewPrivs = iso.NewPrivileges
 	s.plan.ReadOnlyRoot = iso.ReadOnlyRoot
+	if p := iso.RootPropagation; p != "" && p != "rslave" {
+		flags, ok := mounts.Propagation(p)
+		if !ok {
+			return nil, fmt.Errorf("root propagation %q: want rslave, rprivate, rshared, runbindable or one of them without r", p)
+		}
+		s.plan.RootPropagation = flags
+	}
 	if c := cmd.Credentials; c != nil {
 		ids := &nsinit.UserIDs{UID: int(c.UID), GID: int(c.GID), Home: "/"}
 		for _, g := range c.Groups {

@@ -72,6 +72,9 @@ func Apply(root string, ops []Op) error {
 		default:
 			continue // KindMask and KindReadOnly run after pivot_root
 		}
+		if err == nil && op.Propagation != 0 {
+			err = setPropagation(rootfd, op)
+		}
 		if err != nil {
 			return err
 		}
@@ -150,7 +153,16 @@ func setAttr(fd int, recursive bool, attr uint64) error {
 	if recursive {
 		flags |= unix.AT_RECURSIVE
 	}
-	return unix.MountSetattr(fd, "", flags, &unix.MountAttr{Attr_set: attr})
+	ma := &unix.MountAttr{Attr_set: attr}
+	if attr&unix.MOUNT_ATTR__ATIME != 0 {
+		// The atime mode is one value, not bits: setting one takes
+		// clearing the field, and noatime wins over strictatime.
+		ma.Attr_clr = unix.MOUNT_ATTR__ATIME
+		if attr&unix.MOUNT_ATTR_NOATIME != 0 {
+			ma.Attr_set = attr&^unix.MOUNT_ATTR__ATIME | unix.MOUNT_ATTR_NOATIME
+		}
+	}
+	return unix.MountSetattr(fd, "", flags, ma)
 }
 
 func applyMount(rootfd int, op Op) error {
@@ -171,4 +183,15 @@ func applySymlink(rootfd int, op Op) error {
 	}
 	defer unix.Close(dfd)
 	return wrap("symlink", op.Dest, unix.Symlinkat(op.Source, dfd, base))
+}
+
+// setPropagation sets a mount's propagation once it is in place, on the
+// mount now at its destination.
+func setPropagation(rootfd int, op Op) error {
+	fd, err := openIn(rootfd, op.Dest, unix.O_PATH)
+	if err != nil {
+		return wrap("propagation", op.Dest, err)
+	}
+	defer unix.Close(fd)
+	return wrap("propagation", op.Dest, unix.Mount("", fdPath(fd), "", op.Propagation, ""))
 }

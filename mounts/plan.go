@@ -57,6 +57,10 @@ type Op struct {
 	// Attr are mount attributes (MOUNT_ATTR_*) a bind gets besides
 	// read-only and nodev: nosuid, noexec and the atime ones.
 	Attr uint64 `json:"attr,omitempty"`
+	// Propagation (MS_SHARED, MS_SLAVE, MS_PRIVATE or MS_UNBINDABLE,
+	// with MS_REC) is set on the mount once it is in place, within the
+	// task's mount namespace.
+	Propagation uintptr `json:"propagation,omitempty"`
 }
 
 // Bind is a user-requested bind mount.

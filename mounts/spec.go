@@ -44,13 +44,22 @@ var bindAttrs = map[uintptr]uint64{
 	unix.MS_NODIRATIME: unix.MOUNT_ATTR_NODIRATIME, unix.MS_STRICTATIME: unix.MOUNT_ATTR_STRICTATIME,
 }
 
-// propagation options: berth's task mounts are slaves of the host's (the
-// propagation step), receiving nothing the task does back on the host;
-// private asks for less and is taken as it is. Shared and unbindable
-// would ask for more than berth gives: refused.
-var propagation = map[string]bool{
-	"private": true, "rprivate": true, "slave": true, "rslave": true,
-	"shared": false, "rshared": false, "unbindable": false, "runbindable": false,
+// propagation options, set on the mount inside the task's mount
+// namespace: the task's root is a slave of the host's (the propagation
+// step), so a shared mount in it has peers in the task only, and nothing
+// reaches the host.
+var propagation = map[string]uintptr{
+	"private": unix.MS_PRIVATE, "rprivate": unix.MS_PRIVATE | unix.MS_REC,
+	"slave": unix.MS_SLAVE, "rslave": unix.MS_SLAVE | unix.MS_REC,
+	"shared": unix.MS_SHARED, "rshared": unix.MS_SHARED | unix.MS_REC,
+	"unbindable": unix.MS_UNBINDABLE, "runbindable": unix.MS_UNBINDABLE | unix.MS_REC,
+}
+
+// Propagation reads a propagation option (rprivate, shared, ...) as
+// mount flags.
+func Propagation(o string) (uintptr, bool) {
+	p, ok := propagation[o]
+	return p, ok
 }
 
 // SpecOp turns one bundle mount into an Op. A cgroup mount becomes the
@@ -63,7 +72,7 @@ func SpecOp(m FSMount) (Op, error) {
 		return Op{}, err
 	}
 	name := fmt.Sprintf("mount %s (%s)", m.Destination, m.Type)
-	var flags uintptr
+	var flags, prop uintptr
 	var data []string
 	bind, rec := m.Type == "bind", false
 	for _, o := range m.Options {
@@ -85,10 +94,8 @@ func SpecOp(m FSMount) (Op, error) {
 				}
 				continue
 			}
-			if ok, known := propagation[o]; known {
-				if !ok {
-					return Op{}, fmt.Errorf("%s: propagation %s: not supported (task mounts are slaves of the host's)", name, o)
-				}
+			if p, known := propagation[o]; known {
+				prop = p
 				continue
 			}
 			data = append(data, o)
@@ -98,10 +105,10 @@ func SpecOp(m FSMount) (Op, error) {
 		if !strings.HasPrefix(m.Source, "/") {
 			return Op{}, fmt.Errorf("%s: bind source %q: must be an absolute path", name, m.Source)
 		}
-		if len(data) > 0 {
-			return Op{}, fmt.Errorf("%s: options %s: not bind options", name, strings.Join(data, ","))
-		}
-		op := Op{Kind: KindBind, Source: m.Source, Dest: dest, ReadOnly: flags&unix.MS_RDONLY != 0, Recursive: rec}
+		// Filesystem options mean nothing to a bind (the kernel ignores
+		// a bind's data as well): a bundle's tmpfs options on a bind
+		// mount run as they do under runc.
+		op := Op{Kind: KindBind, Source: m.Source, Dest: dest, ReadOnly: flags&unix.MS_RDONLY != 0, Recursive: rec, Propagation: prop}
 		for f, a := range bindAttrs {
 			if flags&f != 0 {
 				op.Attr |= a
@@ -121,5 +128,5 @@ func SpecOp(m FSMount) (Op, error) {
 	if src == "" {
 		src = fstype
 	}
-	return Op{Kind: KindMount, FSType: fstype, Source: src, Dest: dest, Flags: flags, Data: strings.Join(data, ",")}, nil
+	return Op{Kind: KindMount, FSType: fstype, Source: src, Dest: dest, Flags: flags, Data: strings.Join(data, ","), Propagation: prop}, nil
 }

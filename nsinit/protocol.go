@@ -125,6 +125,14 @@ type Plan struct {
 	NewPrivs bool `json:"new_privs,omitempty"`
 	// ReadOnlyRoot makes the task's root read-only after setup.
 	ReadOnlyRoot bool `json:"ro_root,omitempty"`
+	// RootPropagation (MS_SHARED, MS_PRIVATE... with MS_REC) is set on
+	// the task's root after pivot_root, in its own mount namespace.
+	RootPropagation uintptr `json:"root_propagation,omitempty"`
+	// Sysctl are written under /proc/sys after the masks (the parent
+	// checked each is the task's namespaces' own).
+	Sysctl []Sysctl `json:"sysctl,omitempty"`
+	// Umask is set before execve; 022 when nil.
+	Umask *int `json:"umask,omitempty"`
 	// Rlimits are set before the user switch (a hard limit above the
 	// caller's needs CAP_SYS_RESOURCE).
 	Rlimits []Rlimit `json:"rlimits,omitempty"`
@@ -164,6 +172,12 @@ type Message struct {
 	// setup step (Unix nanoseconds, "start" first), for the parent's
 	// trace log; only sent when the plan asks for them.
 	Steps []StepTime `json:"steps,omitempty"`
+}
+
+// Sysctl is one kernel parameter: Key as sysctl(8) names it.
+type Sysctl struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
 }
 
 // CapSets are a task's five capability sets, by name.

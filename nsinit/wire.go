@@ -103,6 +103,17 @@ func decodePlan(b []byte) (Plan, error) {
 			p.NewPrivs, err = d.boolean()
 		case "ro_root":
 			p.ReadOnlyRoot, err = d.boolean()
+		case "root_propagation":
+			var v uint64
+			v, err = d.uint(1<<64 - 1)
+			p.RootPropagation = uintptr(v)
+		case "sysctl":
+			p.Sysctl, err = d.sysctls()
+		case "umask":
+			var v int64
+			v, err = d.int(0, 0o777)
+			m := int(v)
+			p.Umask = &m
 		case "rlimits":
 			p.Rlimits, err = d.rlimits()
 		case "oom_score_adj":
@@ -180,6 +191,10 @@ func (d *jdec) ops() ([]mounts.Op, error) {
 				op.OthersOnly, err = d.boolean()
 			case "attr":
 				op.Attr, err = d.uint(1<<64 - 1)
+			case "propagation":
+				var v uint64
+				v, err = d.uint(1<<64 - 1)
+				op.Propagation = uintptr(v)
 			default:
 				return fmt.Errorf("json: unknown field %q", key)
 			}
@@ -225,6 +240,31 @@ func (d *jdec) userIDs() (*UserIDs, error) {
 		return err
 	})
 	return u, err
+}
+
+func (d *jdec) sysctls() ([]Sysctl, error) {
+	if d.null() {
+		return nil, nil
+	}
+	var out []Sysctl
+	err := d.array(func() error {
+		var s Sysctl
+		err := d.object(func(key string) error {
+			var err error
+			switch key {
+			case "key":
+				s.Key, err = d.str()
+			case "value":
+				s.Value, err = d.str()
+			default:
+				return fmt.Errorf("json: unknown field %q", key)
+			}
+			return err
+		})
+		out = append(out, s)
+		return err
+	})
+	return out, err
 }
 
 func (d *jdec) capSets() (*CapSets, error) {

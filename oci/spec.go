@@ -80,9 +80,7 @@ func Translate(s *specs.Spec, bundle, id string) (*Container, error) {
 		Terminal:    p.Terminal,
 		Credentials: &executor.Credentials{UID: p.User.UID, GID: p.User.GID, Groups: p.User.AdditionalGids},
 	}
-	if p.User.Umask != nil && *p.User.Umask != 0o022 {
-		return nil, fmt.Errorf("process.user.umask %#o: not supported yet (tasks start with 022)", *p.User.Umask)
-	}
+	cmd.Isolation.Umask = p.User.Umask
 	if p.User.Username != "" {
 		return nil, errors.New("process.user.username: Windows only")
 	}
@@ -176,6 +174,8 @@ func linux(l *specs.Linux, id string, c *Container) error {
 			iso.Net = executor.ModeNone
 		case specs.MountNamespace:
 			mountNS = true
+		case specs.CgroupNamespace:
+			iso.Cgroup = executor.ModePrivate
 		default:
 			return fmt.Errorf("linux.namespaces %s: not supported yet", ns.Type)
 		}
@@ -189,19 +189,14 @@ func linux(l *specs.Linux, id string, c *Container) error {
 	if len(l.UIDMappings)+len(l.GIDMappings) > 0 {
 		return errors.New("linux.uidMappings, gidMappings: user namespaces are not supported yet")
 	}
-	if len(l.Sysctl) > 0 {
-		return errors.New("linux.sysctl: not supported yet")
-	}
+	iso.Sysctl = l.Sysctl
 	if len(l.Devices) > 0 {
 		return errors.New("linux.devices: not supported yet (berth binds the default devices)")
 	}
 	if l.IntelRdt != nil || l.Personality != nil || l.MountLabel != "" || l.TimeOffsets != nil {
 		return errors.New("linux.intelRdt, personality, mountLabel, timeOffsets: not supported")
 	}
-	if l.RootfsPropagation != "" && l.RootfsPropagation != "rprivate" && l.RootfsPropagation != "private" &&
-		l.RootfsPropagation != "rslave" && l.RootfsPropagation != "slave" {
-		return fmt.Errorf("linux.rootfsPropagation %q: not supported", l.RootfsPropagation)
-	}
+	iso.RootPropagation = l.RootfsPropagation
 	iso.MaskedPaths = l.MaskedPaths
 	iso.ReadOnlyPaths = l.ReadonlyPaths
 	if iso.MaskedPaths == nil {

@@ -290,10 +290,17 @@ func TestOCIRefusesWhatItCannotApply(t *testing.T) {
 	tk := newTask(t)
 	root := filepath.Join(t.TempDir(), "root")
 	for field, patch := range map[string]func(cfg map[string]any){
-		"hooks":        func(c map[string]any) { c["hooks"] = map[string]any{"poststart": []map[string]any{{"path": "/bin/true"}}} },
-		"linux.sysctl": func(c map[string]any) { c["linux"].(map[string]any)["sysctl"] = map[string]string{"net.ipv4.ip_forward": "1"} },
-		"user":         func(c map[string]any) { c["linux"].(map[string]any)["namespaces"] = []map[string]any{{"type": "mount"}, {"type": "user"}} },
-		"ociVersion":   func(c map[string]any) { c["ociVersion"] = "2.0.0" },
+		"hooks": func(c map[string]any) {
+			c["hooks"] = map[string]any{"poststart": []map[string]any{{"path": "/bin/true"}}}
+		},
+		// The host's, not the container's own namespaces'.
+		"sysctl kernel.core_pattern": func(c map[string]any) {
+			c["linux"].(map[string]any)["sysctl"] = map[string]string{"kernel.core_pattern": "|/tmp/x"}
+		},
+		"user": func(c map[string]any) {
+			c["linux"].(map[string]any)["namespaces"] = []map[string]any{{"type": "mount"}, {"type": "user"}}
+		},
+		"ociVersion": func(c map[string]any) { c["ociVersion"] = "2.0.0" },
 	} {
 		bundle := ociBundle(t, tk.id, false, "/bin/true")
 		p := filepath.Join(bundle, "config.json")
@@ -342,5 +349,43 @@ func TestOCISeccompWithNewPrivileges(t *testing.T) {
 	decodeOne(t, res, &got)
 	if got.Getpid != "EACCES" || got.Mode != "2" || got.Keyctl != "" {
 		t.Errorf("the task's system calls: %+v, want getpid EACCES under the bundle's filter, keyctl allowed", got)
+	}
+}
+
+// TestOCINamespacedSettings: a bundle's sysctls of the container's own
+// namespaces, its umask, a cgroup namespace and a shared mount apply.
+func TestOCINamespacedSettings(t *testing.T) {
+	t.Parallel()
+	tk := newTask(t)
+	root := filepath.Join(t.TempDir(), "root")
+	bundle := ociBundle(t, tk.id, false, "/bin/sh", "-c",
+		`cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/msgmax; umask; grep "^0::" /proc/self/cgroup; grep " /tmp " /proc/self/mountinfo | grep -c shared:`)
+	p := filepath.Join(bundle, "config.json")
+	var cfg map[string]any
+	b, _ := os.ReadFile(p)
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	l := cfg["linux"].(map[string]any)
+	l["sysctl"] = map[string]string{"net.ipv4.ip_forward": "1", "kernel.msgmax": "4242"}
+	l["namespaces"] = append(l["namespaces"].([]any), map[string]any{"type": "cgroup"})
+	cfg["process"].(map[string]any)["user"].(map[string]any)["umask"] = 0o027
+	for _, m := range cfg["mounts"].([]any) {
+		if m := m.(map[string]any); m["destination"] == "/tmp" {
+			m["options"] = append(m["options"].([]any), "rshared")
+		}
+	}
+	b, _ = json.Marshal(cfg)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := ociRun(t, root, "run", "--bundle", bundle, tk.id)
+	mustSucceed(t, res)
+	got := strings.Fields(res.stdout)
+	if len(got) != 5 || got[0] != "1" || got[1] != "4242" || got[2] != "0027" || got[3] != "0::/" || got[4] != "1" {
+		t.Errorf("ip_forward, msgmax, umask, cgroup, shared /tmp = %q, want 1 4242 0027 0::/ 1", got)
+	}
+	if hostMsgmax, _ := os.ReadFile("/proc/sys/kernel/msgmax"); strings.TrimSpace(string(hostMsgmax)) == "4242" {
+		t.Error("the host's kernel.msgmax changed")
 	}
 }
