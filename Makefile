@@ -1,7 +1,7 @@
 # berth: build, test, benchmark. Run as root: tasks need namespaces and cgroups.
 GO ?= go
 
-.PHONY: all build probe test unit integration vet fmt demo clean bench bench-compare bench-cli fuzz soak soak-cli
+.PHONY: all build probe test unit integration vet fmt demo clean bench bench-compare bench-cli fuzz soak soak-cli oci-conformance containerd
 
 all: build
 
@@ -66,3 +66,19 @@ soak-cli:
 
 clean:
 	rm -rf bin
+
+# runtime-tools' OCI validation programs against berth-oci, all of them:
+# a row per program and what each left behind (test/oci/README.md). About
+# a minute, plus 30 s to build the programs the first time. CI runs the
+# ones berth-oci passes (test/oci/pass.list).
+oci-conformance: build
+	test/oci/run -runtime bin/berth-oci -v
+
+# containerd v2.4.2 (its runc shim and ctr, built once into
+# /tmp/berth-containerd-v2.4.2: about 2-3 min the first time) driving
+# bin/berth-oci: run, run -d with ps/exec/pause/resume/metrics/update/kill,
+# OOM, -t. About 3 s once built. OCI_RUNTIME=/usr/sbin/runc checks the harness.
+OCI_RUNTIME ?= $(CURDIR)/bin/berth-oci
+containerd: build
+	dpkg -s busybox-static >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq busybox-static)
+	cd test/containerd && BERTH_OCI_RUNTIME=$(OCI_RUNTIME) $(GO) test -count=1 -v -timeout 20m .
