@@ -636,3 +636,45 @@ func BenchmarkNewHybrid(b *testing.B) {
 		})
 	}
 }
+
+// TestSharedParentGetsNoProgram: a parent that holds others' cgroups (an
+// OCI bundle's cgroupsPath: a pod's, a slice; or one not named berth*)
+// never gets berth's device program, which would take devices from
+// everything below it: the task's own cgroup gets one, and the task is
+// still denied.
+func TestSharedParentGetsNoProgram(t *testing.T) {
+	requireCgroupV2(t, unifiedMount)
+	if _, err := os.Stat("/dev/kvm"); err != nil {
+		t.Skipf("host has no /dev/kvm to try: %v", err)
+	}
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	foreign := "shared-test-devices-" + hex.EncodeToString(b)
+	t.Cleanup(func() {
+		for _, dir := range []string{filepath.Join(unifiedMount, foreign)} {
+			if err := unix.Rmdir(dir); err != nil && !errors.Is(err, unix.ENOENT) {
+				t.Errorf("remove %s: %v", dir, err)
+			}
+		}
+	})
+	for _, c := range []struct {
+		name string
+		cfg  Config
+	}{
+		{"SharedParent", Config{Version: V2, V2Mount: unifiedMount, Parent: devicesParent(t), ID: "task", SharedParent: true}},
+		{"not named berth", Config{Version: V2, V2Mount: unifiedMount, Parent: foreign, ID: "task"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			m := newTestManager(t, c.cfg)
+			if ids, _ := attached(t, filepath.Join(unifiedMount, c.cfg.Parent)); len(ids) != 0 {
+				t.Errorf("parent %s: programs %v attached, want none", c.cfg.Parent, ids)
+			}
+			if ids, flags := attached(t, m.Paths()["unified"]); len(ids) != 1 || flags != 0 {
+				t.Errorf("task: programs %v flags %#x, want its own, not overridable", ids, flags)
+			}
+			fd, _ := m.FD()
+			got := tryDevices(t, &syscall.SysProcAttr{UseCgroupFD: true, CgroupFD: fd}, nil, "open:/dev/kvm", "open:/dev/null")
+			assertDevices(t, "task", got, map[string]string{"open /dev/kvm": "EPERM", "open /dev/null": "ok"})
+		})
+	}
+}

@@ -81,6 +81,13 @@ type Config struct {
 	// V1Root overrides /sys/fs/cgroup, the directory holding one mount per
 	// v1 controller (optional; tests).
 	V1Root string
+	// SharedParent says the parent holds cgroups other than berth's (an
+	// OCI bundle's cgroupsPath, a --cgroup-parent of the host's): device
+	// control then goes on the task's own cgroup, never on the parent,
+	// where it would take devices from everything else below it. A
+	// parent whose name does not start with "berth" is taken as shared
+	// whatever this says.
+	SharedParent bool
 	// V1Controllers are v1 controllers the task joins on v1 and hybrid
 	// hosts even without a limit there, those of them that are mounted:
 	// for a monitor that reads a task's v1 files, as containerd's runc

@@ -54,7 +54,8 @@ func newV2(cfg Config, log hclog.Logger) (*v2Group, error) {
 	// parent's program covers it from its mkdir on. A tree that is not
 	// cgroup2 (a test's fake one) can hold no process and takes no program.
 	onCgroup2 := isCgroup2(mount)
-	if onCgroup2 {
+	shared := cfg.SharedParent || !strings.HasPrefix(filepath.Base(cfg.Parent), "berth")
+	if onCgroup2 && !shared {
 		if err := ensureParentFilter(filepath.Join(mount, cfg.Parent)); err != nil {
 			return nil, err
 		}
@@ -64,7 +65,7 @@ func newV2(cfg Config, log hclog.Logger) (*v2Group, error) {
 		return nil, fmt.Errorf("create cgroup: %w", err)
 	}
 	var err error
-	if onCgroup2 && len(cfg.Devices) > 0 {
+	if onCgroup2 && (len(cfg.Devices) > 0 || shared) {
 		err = attachTaskFilter(dir, cfg.Devices)
 	}
 	var mgr *cgroup2.Manager

@@ -44,6 +44,10 @@ type Config struct {
 	// monitor that reads them, as containerd's runc shim reads metrics and
 	// OOM events. Each join costs a launch several ms.
 	CgroupV1Controllers []string
+	// CgroupSharedParent says CgroupParent holds cgroups other than
+	// berth's (cgroup.Config.SharedParent): each task gets its own device
+	// program instead of one on the parent.
+	CgroupSharedParent bool
 	// InitPath is the init binary, started as the init stage of every task
 	// and as the helper of every exec. When empty: berth-init beside the
 	// running executable, else the running executable itself

@@ -129,6 +129,7 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 		V2Mount:   e.cfg.CgroupV2Mount,
 
 		V1Controllers: e.cfg.CgroupV1Controllers,
+		SharedParent:  e.cfg.CgroupSharedParent,
 	}, e.log)
 	if err != nil {
 		return err

@@ -112,7 +112,10 @@ func createContainer(g *global, args []string, name string) (string, error) {
 	// and reads its metrics and OOM events from the v1 controllers on a
 	// v1 or hybrid host: the container joins them all, limits or not.
 	e := executor.New(executor.Config{StateDir: g.root, CgroupParent: parent, KeepState: true, ExternalReaper: true,
-		CgroupV1Controllers: []string{"memory", "cpu", "cpuacct", "pids", "blkio"}})
+		CgroupV1Controllers: []string{"memory", "cpu", "cpuacct", "pids", "blkio"},
+		// A bundle's cgroupsPath names a parent of the caller's (a pod's,
+		// a slice): device control goes on the container's own cgroup.
+		CgroupSharedParent: true})
 	ps, err := e.Launch(c.Command)
 	if err != nil {
 		return "", err
