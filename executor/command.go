@@ -102,6 +102,13 @@ type Isolation struct {
 	UTS string
 	// Net is ModeHost (the default when empty) or ModeNone.
 	Net string
+	// NetPath, IPCPath and UTSPath, when set, are namespaces to join by
+	// path (/proc/PID/ns/net, a bind-mounted namespace file) instead of
+	// making new ones or sharing the host's: a pod's tasks share its
+	// network. Net, IPC and UTS must then be empty. Joining a mount or pid
+	// namespace by path is not offered: a path in another task's mount
+	// namespace is that task's to plant.
+	NetPath, IPCPath, UTSPath string
 	// Cgroup is ModeHost (the default when empty: the task sees the
 	// host's cgroup paths) or ModePrivate (a cgroup namespace rooted at
 	// its own cgroup).

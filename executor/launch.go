@@ -185,6 +185,15 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 	s.plan.Terminal = cmd.Terminal
 	s.plan.Size = cmd.TerminalSize
 	files := append(stdio, childSock)
+	joins, err := openNamespaces(cmd.Isolation)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		for _, j := range joins {
+			j.file.Close()
+		}
+	}()
 	if cmd.WaitForStart {
 		gate, err := makeStartGate(t.dir)
 		if err != nil {
@@ -193,6 +202,10 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 		defer gate.Close()
 		files = append(files, gate) // nsinit.StartFD
 		s.plan.StartGate = true
+	}
+	for _, j := range joins {
+		s.plan.Join = append(s.plan.Join, nsinit.JoinNS{Fd: len(files), Type: j.typ})
+		files = append(files, j.file)
 	}
 	spawned := time.Now()
 	attr := &os.ProcAttr{
@@ -389,6 +402,19 @@ func cloneFlags(iso Isolation) (uintptr, error) {
 			return 0, fmt.Errorf("%s mode %q: want %s or %s", ns.name, ns.mode, ModePrivate, ModeHost)
 		}
 	}
+	for _, j := range []struct{ name, path, mode string }{
+		{"net", iso.NetPath, iso.Net}, {"ipc", iso.IPCPath, iso.IPC}, {"uts", iso.UTSPath, iso.UTS},
+	} {
+		if j.path != "" && j.mode != "" {
+			return 0, fmt.Errorf("%s path %q: given with %s mode %q: one or the other", j.name, j.path, j.name, j.mode)
+		}
+	}
+	if iso.IPCPath != "" {
+		flags &^= unix.CLONE_NEWIPC
+	}
+	if iso.UTSPath != "" {
+		flags &^= unix.CLONE_NEWUTS
+	}
 	switch iso.Net {
 	case "", ModeHost:
 	case ModeNone:
@@ -529,4 +555,49 @@ func startOnForkThread(path string, attr *os.ProcAttr) (*os.Process, error) {
 	}
 	r := <-done
 	return r.proc, r.err
+}
+
+// nsJoin is a namespace file opened to be joined.
+type nsJoin struct {
+	file *os.File
+	typ  int
+}
+
+// nsGetNSType is NS_GET_NSTYPE: the CLONE_NEW* type of a namespace fd.
+const nsGetNSType = 0xb703
+
+// openNamespaces opens the namespaces Isolation joins by path and checks
+// each is a namespace of its kind: a path to anything else is refused
+// naming it.
+func openNamespaces(iso Isolation) ([]nsJoin, error) {
+	var out []nsJoin
+	for _, j := range []struct {
+		name, path string
+		typ        int
+	}{
+		{"net", iso.NetPath, unix.CLONE_NEWNET}, {"ipc", iso.IPCPath, unix.CLONE_NEWIPC}, {"uts", iso.UTSPath, unix.CLONE_NEWUTS},
+	} {
+		if j.path == "" {
+			continue
+		}
+		f, err := os.OpenFile(j.path, os.O_RDONLY, 0)
+		if err == nil {
+			var typ int
+			typ, err = unix.IoctlRetInt(int(f.Fd()), nsGetNSType)
+			if err == nil && typ != j.typ {
+				err = fmt.Errorf("not a %s namespace", j.name)
+			}
+			if err != nil {
+				f.Close()
+			}
+		}
+		if err != nil {
+			for _, o := range out {
+				o.file.Close()
+			}
+			return nil, fmt.Errorf("%s namespace path %q: %w", j.name, j.path, err)
+		}
+		out = append(out, nsJoin{file: f, typ: j.typ})
+	}
+	return out, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/berthrun/berth/nsinit"
+	"golang.org/x/sys/unix"
 )
 
 // ipcSysctls are the kernel parameters of an ipc namespace.
@@ -48,10 +49,29 @@ func checkSysctls(m map[string]string, iso Isolation) ([]nsinit.Sysctl, error) {
 		default:
 			return nil, fmt.Errorf("sysctl %s: not a parameter of the task's own namespaces: it would change the host's", k)
 		}
-		if mode != "" && mode != ModePrivate || ns == "network" && iso.Net != ModeNone {
+		joined := map[string]string{"ipc": iso.IPCPath, "network": iso.NetPath, "uts": iso.UTSPath}[ns]
+		switch {
+		case joined != "":
+			// A namespace joined by path is the task's only if it is not
+			// berth's own (the host's).
+			if sameNamespace(joined, ns) {
+				return nil, fmt.Errorf("sysctl %s: the %s namespace joined (%s) is the host's: it would change the host's", k, ns, joined)
+			}
+		case mode != "" && mode != ModePrivate || ns == "network" && iso.Net != ModeNone:
 			return nil, fmt.Errorf("sysctl %s: needs a private %s namespace: it would change the host's", k, ns)
 		}
 		out = append(out, nsinit.Sysctl{Key: k, Value: v})
 	}
 	return out, nil
+}
+
+// sameNamespace reports whether the namespace file at path is this
+// process's own namespace of kind ns (or cannot be told apart from it).
+func sameNamespace(path, ns string) bool {
+	own := map[string]string{"ipc": "ipc", "network": "net", "uts": "uts"}[ns]
+	var a, b unix.Stat_t
+	if unix.Stat(path, &a) != nil || unix.Stat("/proc/self/ns/"+own, &b) != nil {
+		return true
+	}
+	return a.Dev == b.Dev && a.Ino == b.Ino
 }

@@ -149,6 +149,10 @@ type Plan struct {
 	// task's PATH inside the root when it has no slash.
 	// Timings asks the child to report when each step ended.
 	Timings bool `json:"timings,omitempty"`
+	// Join are namespaces the init stage enters first, by fds the parent
+	// opened and checked (network, ipc, uts only: entering them moves no
+	// path lookup).
+	Join []JoinNS `json:"join,omitempty"`
 	// StartGate holds the task, set up, between "ready" and execve until
 	// someone opens the fifo at StartFD for reading (launch only).
 	StartGate bool `json:"start_gate,omitempty"`
@@ -172,6 +176,13 @@ type Message struct {
 	// setup step (Unix nanoseconds, "start" first), for the parent's
 	// trace log; only sent when the plan asks for them.
 	Steps []StepTime `json:"steps,omitempty"`
+}
+
+// JoinNS is a namespace to enter: Fd, inherited, of type Type
+// (CLONE_NEWNET, CLONE_NEWIPC or CLONE_NEWUTS).
+type JoinNS struct {
+	Fd   int `json:"fd"`
+	Type int `json:"type"`
 }
 
 // Sysctl is one kernel parameter: Key as sysctl(8) names it.

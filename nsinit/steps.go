@@ -38,6 +38,9 @@ var steps = append([]step{
 	// after this stage dropped its own. /proc/PID/exe names berth's binary
 	// on the host (CVE-2019-5736). execve of the task's binary resets it.
 	{"non-dumpable", nonDumpable},
+	// Namespaces shared with other tasks (a pod's network), entered before
+	// anything is set up in them.
+	{"join namespaces", joinNamespaces},
 	// The task's score, not berth's: a launcher the OOM killer should
 	// spare must not pass that on to the task.
 	{"oom_score_adj", setOOMScoreAdj},
@@ -385,4 +388,22 @@ func wrapPath(op, path string, err error) error {
 		return nil
 	}
 	return &os.PathError{Op: op, Path: path, Err: err}
+}
+
+// joinNamespaces enters the plan's namespaces on this thread, the one that
+// execs: a network, ipc or uts namespace belongs to the thread that
+// enters it, and execve keeps the caller's.
+func joinNamespaces(c *child) error {
+	for _, j := range c.plan.Join {
+		switch j.Type {
+		case unix.CLONE_NEWNET, unix.CLONE_NEWIPC, unix.CLONE_NEWUTS:
+		default:
+			return fmt.Errorf("join namespace: type %#x: only network, ipc and uts", j.Type)
+		}
+		if err := unix.Setns(j.Fd, j.Type); err != nil {
+			return fmt.Errorf("join namespace (fd %d): %w", j.Fd, err)
+		}
+		unix.Close(j.Fd)
+	}
+	return nil
 }

@@ -134,6 +134,8 @@ func decodePlan(b []byte) (Plan, error) {
 			p.Timings, err = d.boolean()
 		case "start_gate":
 			p.StartGate, err = d.boolean()
+		case "join":
+			p.Join, err = d.joins()
 		case "args":
 			p.Args, err = d.strs()
 		case "env":
@@ -240,6 +242,34 @@ func (d *jdec) userIDs() (*UserIDs, error) {
 		return err
 	})
 	return u, err
+}
+
+func (d *jdec) joins() ([]JoinNS, error) {
+	if d.null() {
+		return nil, nil
+	}
+	var out []JoinNS
+	err := d.array(func() error {
+		var j JoinNS
+		err := d.object(func(key string) error {
+			var err error
+			var v int64
+			switch key {
+			case "fd":
+				v, err = d.int(0, 1<<20)
+				j.Fd = int(v)
+			case "type":
+				v, err = d.int(0, 1<<31-1)
+				j.Type = int(v)
+			default:
+				return fmt.Errorf("json: unknown field %q", key)
+			}
+			return err
+		})
+		out = append(out, j)
+		return err
+	})
+	return out, err
 }
 
 func (d *jdec) sysctls() ([]Sysctl, error) {

@@ -161,7 +161,17 @@ func linux(l *specs.Linux, id string, c *Container) error {
 	mountNS := false
 	for _, ns := range l.Namespaces {
 		if ns.Path != "" {
-			return fmt.Errorf("linux.namespaces %s: joining a namespace by path is not supported yet", ns.Type)
+			switch ns.Type {
+			case specs.NetworkNamespace:
+				iso.NetPath, iso.Net = ns.Path, ""
+			case specs.IPCNamespace:
+				iso.IPCPath, iso.IPC = ns.Path, ""
+			case specs.UTSNamespace:
+				iso.UTSPath, iso.UTS = ns.Path, ""
+			default:
+				return fmt.Errorf("linux.namespaces %s: joining it by path is not supported (a path in another container's namespaces is that container's to plant)", ns.Type)
+			}
+			continue
 		}
 		switch ns.Type {
 		case specs.PIDNamespace:
@@ -183,7 +193,7 @@ func linux(l *specs.Linux, id string, c *Container) error {
 	if !mountNS {
 		return errors.New("linux.namespaces: berth needs a mount namespace")
 	}
-	if iso.Hostname != "" && iso.UTS != executor.ModePrivate {
+	if iso.Hostname != "" && iso.UTS != executor.ModePrivate && iso.UTSPath == "" {
 		return errors.New("hostname: needs a uts namespace")
 	}
 	if len(l.UIDMappings)+len(l.GIDMappings) > 0 {

@@ -389,3 +389,72 @@ func TestOCINamespacedSettings(t *testing.T) {
 		t.Error("the host's kernel.msgmax changed")
 	}
 }
+
+// TestOCIJoinNamespacesByPath: a container joins another's network, ipc
+// and uts namespaces by path (as a Kubernetes pod's containers join its
+// pause container's), and the host's are refused for its sysctls.
+func TestOCIJoinNamespacesByPath(t *testing.T) {
+	t.Parallel()
+	tk := newTask(t)
+	root := filepath.Join(t.TempDir(), "root")
+	pod := tk.id + "-pod"
+	podBundle := ociBundle(t, pod, false, "/probe", "pause")
+	mustSucceed(t, ociRun(t, root, "create", "--bundle", podBundle, pod))
+	defer ociRun(t, root, "delete", "--force", pod)
+	mustSucceed(t, ociRun(t, root, "start", pod))
+	podPid := ociStateOf(t, root, pod).Pid
+
+	bundle := ociBundle(t, tk.id, false, "/bin/sh", "-c", "for n in net ipc uts; do readlink /proc/self/ns/$n; done; hostname")
+	p := filepath.Join(bundle, "config.json")
+	var cfg map[string]any
+	b, _ := os.ReadFile(p)
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	delete(cfg, "hostname")
+	ns := func(kind string) string { return "/proc/" + strconv.Itoa(podPid) + "/ns/" + kind }
+	cfg["linux"].(map[string]any)["namespaces"] = []map[string]any{{"type": "pid"}, {"type": "mount"},
+		{"type": "network", "path": ns("net")}, {"type": "ipc", "path": ns("ipc")}, {"type": "uts", "path": ns("uts")}}
+	b, _ = json.Marshal(cfg)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res := ociRun(t, root, "run", "--bundle", bundle, tk.id)
+	mustSucceed(t, res)
+	var want []string
+	for _, k := range []string{"net", "ipc", "uts"} {
+		l, err := os.Readlink(ns(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, l)
+	}
+	want = append(want, "oci") // the pod's hostname
+	if got := strings.Fields(res.stdout); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("the container's namespaces and hostname = %q, want the pod's %q", got, want)
+	}
+
+	// The host's network namespace joined by path: its sysctls are the
+	// host's, refused.
+	cfg["linux"].(map[string]any)["namespaces"] = []map[string]any{{"type": "mount"}, {"type": "network", "path": "/proc/1/ns/net"}}
+	cfg["linux"].(map[string]any)["sysctl"] = map[string]string{"net.ipv4.ip_forward": "0"}
+	b, _ = json.Marshal(cfg)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res = ociRun(t, root, "run", "--bundle", bundle, tk.id)
+	if res.code == 0 || !strings.Contains(res.stderr, "is the host's") {
+		t.Errorf("sysctl in the host's network namespace joined by path: want a refusal:\n%s", res)
+	}
+	// A path that is no namespace of its kind.
+	cfg["linux"].(map[string]any)["namespaces"] = []map[string]any{{"type": "mount"}, {"type": "network", "path": ns("ipc")}}
+	delete(cfg["linux"].(map[string]any), "sysctl")
+	b, _ = json.Marshal(cfg)
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res = ociRun(t, root, "run", "--bundle", bundle, tk.id)
+	if res.code == 0 || !strings.Contains(res.stderr, "not a net namespace") {
+		t.Errorf("an ipc namespace given as the network's: want a refusal:\n%s", res)
+	}
+}
