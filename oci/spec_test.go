@@ -1,0 +1,86 @@
+package oci
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/berthrun/berth/executor"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+)
+
+// base is a config like `runc spec`'s.
+func base() *specs.Spec {
+	caps := []string{"CAP_KILL", "CAP_AUDIT_WRITE"}
+	limit := int64(100)
+	return &specs.Spec{
+		Version: "1.0.2",
+		Process: &specs.Process{Args: []string{"sh"}, Cwd: "/", User: specs.User{UID: 1, GID: 2, AdditionalGids: []uint32{3}},
+			Capabilities: &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps, Ambient: caps}},
+		Root:   &specs.Root{Path: "rootfs", Readonly: true},
+		Mounts: []specs.Mount{{Destination: "/proc", Type: "proc", Source: "proc"}},
+		Linux: &specs.Linux{
+			Namespaces:  []specs.LinuxNamespace{{Type: "pid"}, {Type: "mount"}, {Type: "network"}},
+			CgroupsPath: "/kubepods/pod1/c1",
+			Resources:   &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &limit}},
+		},
+	}
+}
+
+func TestTranslate(t *testing.T) {
+	c, err := Translate(base(), "/b", "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := c.Command
+	iso := cmd.Isolation
+	switch {
+	case cmd.TaskDir != "/b/rootfs" || cmd.Cmd != "sh" || !iso.ReadOnlyRoot:
+		t.Errorf("root and process: %+v", cmd)
+	case cmd.Credentials == nil || cmd.Credentials.UID != 1 || cmd.Credentials.GID != 2 || len(cmd.Credentials.Groups) != 1:
+		t.Errorf("credentials: %+v", cmd.Credentials)
+	case iso.PID != executor.ModePrivate || iso.Net != executor.ModeNone || iso.IPC != executor.ModeHost:
+		t.Errorf("namespaces: pid %q net %q ipc %q", iso.PID, iso.Net, iso.IPC)
+	case c.CgroupParent != "kubepods/pod1":
+		t.Errorf("cgroup parent %q", c.CgroupParent)
+	case cmd.Resources.PidsLimit != 100:
+		t.Errorf("resources: %+v", cmd.Resources)
+	case !iso.SeccompUnconfined || !iso.NewPrivileges:
+		t.Errorf("no seccomp and noNewPrivileges false: unconfined %v new privileges %v", iso.SeccompUnconfined, iso.NewPrivileges)
+	case len(iso.Capabilities.Ambient) != 0 || len(c.Warnings) != 1:
+		// Ambient without inheritable: skipped with a warning, as runc.
+		t.Errorf("ambient %v, warnings %q", iso.Capabilities.Ambient, c.Warnings)
+	case len(iso.Filesystem) != 1 || iso.MaskedPaths == nil:
+		t.Errorf("mounts %v, masked %v: the config's replace berth's, an empty list included", iso.Filesystem, iso.MaskedPaths)
+	}
+}
+
+func TestTranslateRefuses(t *testing.T) {
+	for want, patch := range map[string]func(s *specs.Spec){
+		"process: missing":    func(s *specs.Spec) { s.Process = nil },
+		"process.args: empty": func(s *specs.Spec) { s.Process.Args = nil },
+		"hooks":               func(s *specs.Spec) { s.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: "/x"}}} },
+		"linux.namespaces user": func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "user"})
+		},
+		"linux.namespaces pid: joining":  func(s *specs.Spec) { s.Linux.Namespaces[0].Path = "/proc/1/ns/pid" },
+		"needs a mount namespace":        func(s *specs.Spec) { s.Linux.Namespaces = s.Linux.Namespaces[:1] },
+		"must end in the container's id": func(s *specs.Spec) { s.Linux.CgroupsPath = "/kubepods/other" },
+		"systemd's slice:prefix:name":    func(s *specs.Spec) { s.Linux.CgroupsPath = "system.slice:berth:c1" },
+		"linux.devices":                  func(s *specs.Spec) { s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/x"}} },
+		"allowing every device":          func(s *specs.Spec) { s.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true}} },
+		"process.apparmorProfile":        func(s *specs.Spec) { s.Process.ApparmorProfile = "x" },
+		"linux.uidMappings":              func(s *specs.Spec) { s.Linux.UIDMappings = []specs.LinuxIDMapping{{Size: 1}} },
+		"linux.resources.memory":         func(s *specs.Spec) { s.Linux.Resources.Memory = &specs.LinuxMemory{Swappiness: new(uint64)} },
+		"mounts /x: uidMappings": func(s *specs.Spec) {
+			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", UIDMappings: []specs.LinuxIDMapping{{}}})
+		},
+		"hostname: needs a uts namespace": func(s *specs.Spec) { s.Hostname = "h" },
+	} {
+		s := base()
+		patch(s)
+		_, err := Translate(s, "/b", "c1")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: Translate = %v", want, err)
+		}
+	}
+}
