@@ -56,9 +56,9 @@ func TestTranslate(t *testing.T) {
 
 func TestTranslateRefuses(t *testing.T) {
 	for want, patch := range map[string]func(s *specs.Spec){
-		"process: missing":    func(s *specs.Spec) { s.Process = nil },
-		"process.args: empty": func(s *specs.Spec) { s.Process.Args = nil },
-		"hooks":               func(s *specs.Spec) { s.Hooks = &specs.Hooks{Poststop: []specs.Hook{{Path: "/x"}}} },
+		"process: missing":      func(s *specs.Spec) { s.Process = nil },
+		"process.args: empty":   func(s *specs.Spec) { s.Process.Args = nil },
+		"hooks.createContainer": func(s *specs.Spec) { s.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{{Path: "/x"}}} },
 		"linux.namespaces user": func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "user"})
 		},

@@ -43,6 +43,9 @@ const ociFile = "oci.json"
 type ociRecord struct {
 	Bundle      string            `json:"bundle"`
 	Annotations map[string]string `json:"annotations,omitempty"`
+	// Hooks are the config's, as create read it: start and delete run
+	// poststart and poststop from here, whatever the bundle says by then.
+	Hooks *specs.Hooks `json:"hooks,omitempty"`
 }
 
 // defaultCgroupParent is where a container's cgroup goes when its config
@@ -124,12 +127,28 @@ func createContainer(g *global, args []string, name string) (string, error) {
 		_ = g.store().Delete(id, true)
 		return "", err
 	}
-	rec, err := json.Marshal(ociRecord{Bundle: abs, Annotations: spec.Annotations})
+	rec, err := json.Marshal(ociRecord{Bundle: abs, Annotations: spec.Annotations, Hooks: spec.Hooks})
 	if err != nil {
 		return undo(err)
 	}
 	if err := writeFileAtomic(filepath.Join(g.root, id, ociFile), rec, 0o600); err != nil {
 		return undo(err)
+	}
+	// prestart and createRuntime: after the container's namespaces and
+	// cgroup exist, before start, in berth-oci's namespaces (berth runs
+	// them once the container is set up, after its pivot_root rather than
+	// before it). A failing one fails create.
+	if h := spec.Hooks; h != nil && len(h.Prestart)+len(h.CreateRuntime) > 0 {
+		st, err := stateOf(g, id)
+		if err != nil {
+			return undo(err)
+		}
+		if err := runHooks("prestart", h.Prestart, st); err != nil {
+			return undo(err)
+		}
+		if err := runHooks("createRuntime", h.CreateRuntime, st); err != nil {
+			return undo(err)
+		}
 	}
 	if *pidFile != "" {
 		if err := writeFileAtomic(*pidFile, []byte(strconv.Itoa(ps.Pid)), 0o644); err != nil {
@@ -148,7 +167,28 @@ func start(g *global, args []string) error {
 	if err != nil {
 		return err
 	}
-	return ociErr(id, g.store().Start(id))
+	if err := g.store().Start(id); err != nil {
+		return ociErr(id, err)
+	}
+	// poststart: after the process started; a failing one is a warning,
+	// and the container runs on (runtime-spec).
+	if rec := record(g, id); rec.Hooks != nil && len(rec.Hooks.Poststart) > 0 {
+		if st, err := stateOf(g, id); err == nil {
+			warnHooks(g, "poststart", rec.Hooks.Poststart, st)
+		} else {
+			logLine(g, "warning", err.Error())
+		}
+	}
+	return nil
+}
+
+// record reads what create recorded beside the task's state.
+func record(g *global, id string) ociRecord {
+	var rec ociRecord
+	if b, err := os.ReadFile(filepath.Join(g.root, id, ociFile)); err == nil {
+		_ = json.Unmarshal(b, &rec)
+	}
+	return rec
 }
 
 // runVerb is create then start; without --detach it waits for the
@@ -207,12 +247,8 @@ func stateOf(g *global, id string) (*stateJSON, error) {
 	if st.Status == executor.StatusStopped {
 		out.Pid = 0
 	}
-	if b, err := os.ReadFile(filepath.Join(g.root, id, ociFile)); err == nil {
-		var rec ociRecord
-		if json.Unmarshal(b, &rec) == nil {
-			out.Bundle, out.Annotations = rec.Bundle, rec.Annotations
-		}
-	}
+	rec := record(g, id)
+	out.Bundle, out.Annotations = rec.Bundle, rec.Annotations
 	return out, nil
 }
 
@@ -267,11 +303,21 @@ func deleteVerb(g *global, args []string) error {
 	if err != nil {
 		return err
 	}
+	rec := record(g, id)
+	st, _ := stateOf(g, id)
 	err = g.store().Delete(id, *force)
 	if *force && errors.Is(err, executor.ErrNotFound) {
 		return nil
 	}
-	return ociErr(id, err)
+	if err != nil {
+		return ociErr(id, err)
+	}
+	// poststop: once the container is gone; a failing one is a warning.
+	if rec.Hooks != nil && len(rec.Hooks.Poststop) > 0 && st != nil {
+		st.Status = executor.StatusStopped
+		warnHooks(g, "poststop", rec.Hooks.Poststop, st)
+	}
+	return nil
 }
 
 func ps(g *global, args []string) error {
