@@ -166,6 +166,9 @@ type Isolation struct {
 	ReadOnlyPaths []string
 	// ReadOnlyRoot makes the task dir read-only once it is set up.
 	ReadOnlyRoot bool
+	// DeviceNodes, with Filesystem, are device nodes made in the task by
+	// path (an OCI bundle's linux.devices); the task may use each.
+	DeviceNodes map[string]DeviceNode
 	// RootPropagation is the propagation of the task's root in its own
 	// mount namespace ("rslave", berth's, when empty; "rprivate",
 	// "rshared" and the like as mount(8) names them). A shared root has
@@ -188,6 +191,9 @@ type Isolation struct {
 	// ptys) and the device nodes bound in with Mounts.
 	Devices []cgroup.DeviceRule
 }
+
+// DeviceNode is a device node of Isolation.DeviceNodes.
+type DeviceNode = mounts.Node
 
 // FSMount is a filesystem mount of Isolation.Filesystem: a type, a source
 // and mount(8)-style options; type "bind" (or the bind and rbind options)

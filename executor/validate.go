@@ -163,7 +163,7 @@ func check(cmd *Command) (*spec, error) {
 		binds[i] = mounts.Bind{Source: m.Source, Dest: m.Destination, ReadOnly: m.ReadOnly}
 	}
 	ops, err := mounts.Plan(mounts.Config{HostDirs: s.defaultRoot, Binds: binds, TmpSize: tmpSize,
-		Filesystem: iso.Filesystem, Masked: iso.MaskedPaths, ReadOnly: iso.ReadOnlyPaths})
+		Filesystem: iso.Filesystem, Masked: iso.MaskedPaths, ReadOnly: iso.ReadOnlyPaths, Nodes: iso.DeviceNodes})
 	if err != nil {
 		return nil, err
 	}
@@ -171,6 +171,14 @@ func check(cmd *Command) (*spec, error) {
 		return nil, err
 	}
 	s.devices = append(s.devices, iso.Devices...)
+	if len(iso.DeviceNodes) > 0 && iso.Filesystem == nil {
+		return nil, fmt.Errorf("device nodes: go with a filesystem given whole")
+	}
+	for _, n := range iso.DeviceNodes {
+		if n.Type == "c" || n.Type == "b" {
+			s.devices = append(s.devices, cgroup.DeviceRule{Type: n.Type, Major: n.Major, Minor: n.Minor, Access: "rwm"})
+		}
+	}
 	if err := cmd.Resources.Validate(); err != nil {
 		return nil, err
 	}

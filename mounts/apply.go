@@ -69,6 +69,8 @@ func Apply(root string, ops []Op) error {
 			err = applyMount(rootfd, op)
 		case KindSymlink:
 			err = applySymlink(rootfd, op)
+		case KindDevice:
+			err = applyDevice(rootfd, op)
 		default:
 			continue // KindMask and KindReadOnly run after pivot_root
 		}
@@ -194,4 +196,47 @@ func setPropagation(rootfd int, op Op) error {
 	}
 	defer unix.Close(fd)
 	return wrap("propagation", op.Dest, unix.Mount("", fdPath(fd), "", op.Propagation, ""))
+}
+
+// applyDevice makes a device node in the task's root, through an fd of its
+// directory (a symlink on the way cannot lead it out), and gives it its
+// owner and mode.
+func applyDevice(rootfd int, op Op) error {
+	n := op.Node
+	if n == nil {
+		return wrap("device", op.Dest, unix.EINVAL)
+	}
+	dir, base := path.Split(op.Dest)
+	if err := mkdirAllIn(rootfd, dir); err != nil {
+		return wrap("device", op.Dest, err)
+	}
+	dfd, err := openIn(rootfd, dir, unix.O_PATH|unix.O_DIRECTORY)
+	if err != nil {
+		return wrap("device", op.Dest, err)
+	}
+	defer unix.Close(dfd)
+	mode := n.Mode & 0o7777
+	switch n.Type {
+	case "c":
+		mode |= unix.S_IFCHR
+	case "b":
+		mode |= unix.S_IFBLK
+	case "p":
+		mode |= unix.S_IFIFO
+	}
+	// A node already there (the rootfs's own) gives way.
+	_ = unix.Unlinkat(dfd, base, 0)
+	if err := unix.Mknodat(dfd, base, mode, int(unix.Mkdev(uint32(n.Major), uint32(n.Minor)))); err != nil {
+		return wrap("device", op.Dest, err)
+	}
+	if err := unix.Fchownat(dfd, base, int(n.UID), int(n.GID), unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return wrap("device", op.Dest, err)
+	}
+	// mknod's mode passed the umask: set it whole.
+	fd, err := unix.Openat(dfd, base, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return wrap("device", op.Dest, err)
+	}
+	defer unix.Close(fd)
+	return wrap("device", op.Dest, unix.Fchmodat(unix.AT_FDCWD, fdPath(fd), n.Mode&0o7777, 0))
 }

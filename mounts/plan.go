@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -32,6 +33,9 @@ const (
 	// KindReadOnly re-binds Dest onto itself read-only. Applied after
 	// pivot_root; absent paths are skipped.
 	KindReadOnly Kind = "readonly"
+	// KindDevice makes the device node Node at Dest (an OCI bundle's
+	// linux.devices), in the order of the plan, after the mounts before it.
+	KindDevice Kind = "device"
 )
 
 // Op is one step of a task's filesystem setup. Dest is always an absolute
@@ -57,6 +61,8 @@ type Op struct {
 	// Attr are mount attributes (MOUNT_ATTR_*) a bind gets besides
 	// read-only and nodev: nosuid, noexec and the atime ones.
 	Attr uint64 `json:"attr,omitempty"`
+	// Node is KindDevice's node.
+	Node *Node `json:"node,omitempty"`
 	// Propagation (MS_SHARED, MS_SLAVE, MS_PRIVATE or MS_UNBINDABLE,
 	// with MS_REC) is set on the mount once it is in place, within the
 	// task's mount namespace.
@@ -68,6 +74,17 @@ type Bind struct {
 	Source   string
 	Dest     string
 	ReadOnly bool
+}
+
+// Node is a device node to make: Type "c", "b" or "p" (a fifo), its
+// numbers, permission bits and owner.
+type Node struct {
+	Type  string `json:"type"`
+	Major int64  `json:"major"`
+	Minor int64  `json:"minor"`
+	Mode  uint32 `json:"mode"`
+	UID   uint32 `json:"uid"`
+	GID   uint32 `json:"gid"`
 }
 
 // Config is what the plan depends on.
@@ -91,6 +108,8 @@ type Config struct {
 	// ReadOnly instead of MaskedPaths and ReadOnlyPaths.
 	Filesystem       []FSMount
 	Masked, ReadOnly []string
+	// Nodes are device nodes made after Filesystem, by path.
+	Nodes map[string]Node
 }
 
 // HostSystemDirs are bound read-only into the default task dir when they
@@ -287,9 +306,30 @@ func specPlan(cfg Config) ([]Op, error) {
 		ops = append(ops, op)
 	}
 	// The devices every task gets (the runtime spec's default devices),
-	// bound from the host's, wherever the bundle put its /dev.
+	// bound from the host's, wherever the bundle put its /dev; a node the
+	// bundle makes at the same path instead replaces the bind.
 	for _, d := range Devices {
-		ops = append(ops, Op{Kind: KindBind, Source: d, Dest: d})
+		if _, ok := cfg.Nodes[d]; !ok {
+			ops = append(ops, Op{Kind: KindBind, Source: d, Dest: d})
+		}
+	}
+	paths := make([]string, 0, len(cfg.Nodes))
+	for p := range cfg.Nodes {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		n := cfg.Nodes[p]
+		d, err := CleanDest(p)
+		if err != nil {
+			return nil, fmt.Errorf("device: %w", err)
+		}
+		switch n.Type {
+		case "c", "b", "p":
+		default:
+			return nil, fmt.Errorf("device %s: type %q: want c, b or p", p, n.Type)
+		}
+		ops = append(ops, Op{Kind: KindDevice, Dest: d, Node: &n})
 	}
 	for _, l := range devLinks {
 		ops = append(ops, Op{Kind: KindSymlink, Dest: l[0], Source: l[1]})

@@ -197,6 +197,8 @@ func (d *jdec) ops() ([]mounts.Op, error) {
 				var v uint64
 				v, err = d.uint(1<<64 - 1)
 				op.Propagation = uintptr(v)
+			case "node":
+				op.Node, err = d.node()
 			default:
 				return fmt.Errorf("json: unknown field %q", key)
 			}
@@ -242,6 +244,41 @@ func (d *jdec) userIDs() (*UserIDs, error) {
 		return err
 	})
 	return u, err
+}
+
+func (d *jdec) node() (*mounts.Node, error) {
+	if d.null() {
+		return nil, nil
+	}
+	n := &mounts.Node{}
+	err := d.object(func(key string) error {
+		var err error
+		var v int64
+		var u uint64
+		switch key {
+		case "type":
+			n.Type, err = d.str()
+		case "major":
+			v, err = d.int(-1<<63, 1<<63-1)
+			n.Major = v
+		case "minor":
+			v, err = d.int(-1<<63, 1<<63-1)
+			n.Minor = v
+		case "mode":
+			u, err = d.uint(1<<32 - 1)
+			n.Mode = uint32(u)
+		case "uid":
+			u, err = d.uint(1<<32 - 1)
+			n.UID = uint32(u)
+		case "gid":
+			u, err = d.uint(1<<32 - 1)
+			n.GID = uint32(u)
+		default:
+			return fmt.Errorf("json: unknown field %q", key)
+		}
+		return err
+	})
+	return n, err
 }
 
 func (d *jdec) joins() ([]JoinNS, error) {

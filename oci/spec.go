@@ -202,8 +202,27 @@ func linux(l *specs.Linux, id string, c *Container) error {
 		return errors.New("linux.uidMappings, gidMappings: user namespaces are not supported yet")
 	}
 	iso.Sysctl = l.Sysctl
-	if len(l.Devices) > 0 {
-		return errors.New("linux.devices: not supported yet (berth binds the default devices)")
+	for i, d := range l.Devices {
+		n := executor.DeviceNode{Type: d.Type, Major: d.Major, Minor: d.Minor, Mode: 0o666}
+		if d.FileMode != nil {
+			n.Mode = uint32(d.FileMode.Perm())
+		}
+		if d.UID != nil {
+			n.UID = *d.UID
+		}
+		if d.GID != nil {
+			n.GID = *d.GID
+		}
+		if d.Type == "u" {
+			n.Type = "c"
+		}
+		if iso.DeviceNodes == nil {
+			iso.DeviceNodes = map[string]executor.DeviceNode{}
+		}
+		if _, dup := iso.DeviceNodes[d.Path]; dup {
+			return fmt.Errorf("linux.devices[%d] %s: given twice", i, d.Path)
+		}
+		iso.DeviceNodes[d.Path] = n
 	}
 	if l.IntelRdt != nil || l.Personality != nil || l.MountLabel != "" || l.TimeOffsets != nil {
 		return errors.New("linux.intelRdt, personality, mountLabel, timeOffsets: not supported")

@@ -66,7 +66,6 @@ func TestTranslateRefuses(t *testing.T) {
 		"needs a mount namespace":        func(s *specs.Spec) { s.Linux.Namespaces = s.Linux.Namespaces[:1] },
 		"must end in the container's id": func(s *specs.Spec) { s.Linux.CgroupsPath = "/kubepods/other" },
 		"systemd's slice:prefix:name":    func(s *specs.Spec) { s.Linux.CgroupsPath = "system.slice:berth:c1" },
-		"linux.devices":                  func(s *specs.Spec) { s.Linux.Devices = []specs.LinuxDevice{{Path: "/dev/x"}} },
 		"allowing every device":          func(s *specs.Spec) { s.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true}} },
 		"process.apparmorProfile":        func(s *specs.Spec) { s.Process.ApparmorProfile = "x" },
 		"linux.uidMappings":              func(s *specs.Spec) { s.Linux.UIDMappings = []specs.LinuxIDMapping{{Size: 1}} },
