@@ -290,8 +290,8 @@ func TestOCIRefusesWhatItCannotApply(t *testing.T) {
 	tk := newTask(t)
 	root := filepath.Join(t.TempDir(), "root")
 	for field, patch := range map[string]func(cfg map[string]any){
-		"hooks": func(c map[string]any) {
-			c["hooks"] = map[string]any{"poststart": []map[string]any{{"path": "/bin/true"}}}
+		"hooks.createContainer": func(c map[string]any) {
+			c["hooks"] = map[string]any{"createContainer": []map[string]any{{"path": "/bin/true"}}}
 		},
 		// The host's, not the container's own namespaces'.
 		"sysctl kernel.core_pattern": func(c map[string]any) {
@@ -317,6 +317,9 @@ func TestOCIRefusesWhatItCannotApply(t *testing.T) {
 		res := ociRun(t, root, "create", "--bundle", bundle, tk.id)
 		if res.code == 0 || !strings.Contains(res.stderr, field) {
 			t.Errorf("%s: want a refusal naming it:\n%s", field, res)
+			// Created after all: remove it, or the leak check reports
+			// it too.
+			ociRun(t, root, "delete", "--force", tk.id)
 		}
 	}
 }
