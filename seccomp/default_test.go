@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berthrun/berth/caps"
+
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -308,5 +310,30 @@ func TestDefaultTightened(t *testing.T) {
 		if got := eval(t, dac, c); got != retEPERM {
 			t.Errorf("open_by_handle_at with CAP_DAC_READ_SEARCH: nr %d: got %s, want EPERM", c.nr, retName(got))
 		}
+	}
+}
+
+// TestPrecompiledDefault: the program embedded for berth's default
+// capability set is what Compile makes of Docker's default for it now;
+// when the profile, the tables or the compiler change, `go generate
+// ./seccomp` refreshes it. CompileDefault hands it out for that set.
+func TestPrecompiledDefault(t *testing.T) {
+	fresh, err := CompileFresh(caps.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(fresh.Raw, precompiled.Raw) || fresh.Flags != precompiled.Flags || !slices.Equal(fresh.Unknown, precompiled.Unknown) {
+		t.Fatalf("zdefault.go is stale (%d instructions embedded, %d compiled): run go generate ./seccomp", precompiled.Len(), fresh.Len())
+	}
+	got, err := CompileDefault(append([]string{"CAP_KILL"}, caps.Default...)) // order and duplicates do not matter
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.Raw, fresh.Raw) {
+		t.Error("CompileDefault of the default set differs from Compile's")
+	}
+	got.Raw[0] ^= 0xff
+	if bytes.Equal(got.Raw, precompiled.Raw) {
+		t.Error("CompileDefault handed out the embedded program itself, not a copy")
 	}
 }

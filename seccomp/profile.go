@@ -162,6 +162,10 @@ func CompileDefault(caps []string) (*Program, error) {
 	set := slices.Clone(caps)
 	slices.Sort(set)
 	key := strings.Join(slices.Compact(set), ",")
+	if key == precompiledKey {
+		p := precompiled
+		return &Program{Raw: slices.Clone(p.Raw), Flags: p.Flags, Unknown: slices.Clone(p.Unknown)}, nil
+	}
 
 	defaultCache.Lock()
 	p, ok := defaultCache.progs[key]
@@ -182,4 +186,14 @@ func CompileDefault(caps []string) (*Program, error) {
 		defaultCache.Unlock()
 	}
 	return &Program{Raw: slices.Clone(p.Raw), Flags: p.Flags, Unknown: slices.Clone(p.Unknown)}, nil
+}
+
+// CompileFresh is Compile(Default(caps)), neither cached nor precompiled:
+// for go generate and the test that checks the precompiled program.
+func CompileFresh(caps []string) (*Program, error) {
+	s, err := Default(caps)
+	if err != nil {
+		return nil, err
+	}
+	return Compile(s)
 }

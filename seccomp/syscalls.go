@@ -3,6 +3,7 @@ package seccomp
 import "sync"
 
 //go:generate go run gen_syscalls.go
+//go:generate go run gen_default.go
 
 // syscallEntry is one call of an architecture's table.
 type syscallEntry struct {
