@@ -1,7 +1,7 @@
 # berth: build, test, benchmark. Run as root: tasks need namespaces and cgroups.
 GO ?= go
 
-.PHONY: all build probe test unit integration vet fmt demo clean bench bench-compare bench-cli fuzz soak soak-cli oci-conformance containerd
+.PHONY: all build probe test unit integration vet fmt demo clean bench bench-compare bench-cli fuzz soak soak-cli oci-conformance containerd bench-oci
 
 all: build
 
@@ -53,6 +53,12 @@ bench-compare:
 # (apt-get install -y bubblewrap).
 bench-cli:
 	cd bench && $(GO) run ./cmd/clibench -n 200
+
+# berth-oci against runc and crun (Debian's), create, start, wait and
+# delete of one bundle, interleaved, and the three through ctr run (needs
+# the containerd harness's build, make containerd). About 45 s.
+bench-oci: build
+	cd bench && $(GO) run ./cmd/ocibench -n 100
 
 # Load and soak, not a test: 100 tasks kept alive for 10 minutes while
 # tasks are stopped and relaunched, exec'd into and read; fds, goroutines,
