@@ -125,6 +125,7 @@ func execPlan(c *ExecCommand, x *execSettings) (*nsinit.Plan, error) {
 		User:         c.User,
 		Caps:         x.Caps,
 		UserCaps:     x.UserCaps,
+		CapSets:      x.CapSets,
 		Rlimits:      x.Rlimits,
 		OOMScoreAdj:  x.OOMScoreAdj,
 		Seccomp:      x.Seccomp,
@@ -293,6 +294,21 @@ func startExec(ctx context.Context, tg *execTarget, plan *nsinit.Plan, leaf *cgr
 	// to the runtime (the goroutine ends locked, and the runtime ends the
 	// thread), and it lives until the command is reaped: the parent-death
 	// signal fires when the thread that started the child ends.
+	initPath := tg.initPath
+	bounding := tg.settings.Caps
+	if tg.settings.CapSets != nil {
+		bounding = tg.settings.CapSets.Bounding
+	}
+	if needsSeal(bounding) {
+		sealed, p, err := sealedInit(initPath)
+		if err != nil {
+			childSock.Close()
+			taskFile.Close()
+			return nil, err
+		}
+		defer sealed.Close()
+		initPath = p
+	}
 	started := make(chan spawned, 1)
 	release := make(chan struct{})
 	defer close(release)
@@ -301,7 +317,7 @@ func startExec(ctx context.Context, tg *execTarget, plan *nsinit.Plan, leaf *cgr
 			started <- spawned{err: fmt.Errorf("exec: join the task's namespaces: %w", err)}
 			return
 		}
-		p, err := os.StartProcess(tg.initPath, []string{nsinit.InitArg0}, attr)
+		p, err := os.StartProcess(initPath, []string{nsinit.InitArg0}, attr)
 		started <- spawned{proc: p, err: err}
 		if err == nil {
 			<-release

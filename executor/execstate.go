@@ -27,8 +27,10 @@ type execSettings struct {
 	User     *nsinit.UserIDs `json:"user"`
 	Caps     []string        `json:"caps"`
 	UserCaps []string        `json:"user_caps,omitempty"`
-	Env      []string        `json:"env"`
-	Cwd      string          `json:"cwd"`
+	// CapSets are the task's five sets when it was given them whole.
+	CapSets *nsinit.CapSets `json:"cap_sets,omitempty"`
+	Env     []string        `json:"env"`
+	Cwd     string          `json:"cwd"`
 	// An exec'd process gets the task's limits, score and filter.
 	Rlimits      []nsinit.Rlimit `json:"rlimits,omitempty"`
 	OOMScoreAdj  *int            `json:"oom_score_adj,omitempty"`
@@ -48,7 +50,7 @@ func newExecSettings(s *spec, user *nsinit.UserIDs) *execSettings {
 	if cwd == "" {
 		cwd = "/"
 	}
-	return &execSettings{User: user, Caps: s.plan.Caps, UserCaps: s.plan.UserCaps, Env: env, Cwd: cwd,
+	return &execSettings{User: user, Caps: s.plan.Caps, UserCaps: s.plan.UserCaps, CapSets: s.plan.CapSets, Env: env, Cwd: cwd,
 		Rlimits: s.plan.Rlimits, OOMScoreAdj: s.plan.OOMScoreAdj, Seccomp: s.plan.Seccomp, SeccompFlags: s.plan.SeccompFlags}
 }
 

@@ -215,11 +215,24 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 		Files: files,
 		Sys:   sys,
 	}
+	initPath := e.cfg.InitPath
+	bounding := s.plan.Caps
+	if s.plan.CapSets != nil {
+		bounding = s.plan.CapSets.Bounding
+	}
+	if needsSeal(bounding) {
+		sealed, p, err := sealedInit(initPath)
+		if err != nil {
+			return err
+		}
+		defer sealed.Close()
+		initPath = p
+	}
 	var proc *os.Process
 	if e.cfg.KillWithParent {
-		proc, err = startOnForkThread(e.cfg.InitPath, attr)
+		proc, err = startOnForkThread(initPath, attr)
 	} else {
-		proc, err = os.StartProcess(e.cfg.InitPath, []string{nsinit.InitArg0}, attr)
+		proc, err = os.StartProcess(initPath, []string{nsinit.InitArg0}, attr)
 	}
 	childSock.Close()
 	t.closeChildFiles()

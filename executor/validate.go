@@ -126,6 +126,16 @@ func check(cmd *Command) (*spec, error) {
 	if iso.Filesystem != nil && (s.defaultRoot || len(iso.Mounts) > 0) {
 		return nil, fmt.Errorf("filesystem: replaces the standard mounts of a task dir of the caller's: it needs a task dir and takes no mounts besides")
 	}
+	// A writable bind of the filesystem's, recursive or not, is held to
+	// the rule of Mounts' binds: no kernel filesystem in or below it.
+	for _, m := range iso.Filesystem {
+		bind := m.Type == "bind" || slices.Contains(m.Options, "bind") || slices.Contains(m.Options, "rbind")
+		if bind && !slices.Contains(m.Options, "ro") {
+			if err := checkBindSource(Mount{Source: m.Source, Destination: m.Destination}); err != nil {
+				return nil, err
+			}
+		}
+	}
 	userCaps, err := addedCaps(iso.CapAdd, set)
 	if err != nil {
 		return nil, err

@@ -120,9 +120,19 @@ func SpecOp(m FSMount) (Op, error) {
 	switch fstype {
 	case "":
 		return Op{}, fmt.Errorf("mount %s: no type", m.Destination)
-	case "cgroup":
+	case "cgroup", "cgroup2":
+		// Without a cgroup namespace this is the host's whole hierarchy:
+		// writable, the task would move itself out of its cgroup and its
+		// device control.
 		fstype, flags = "cgroup2", flags|unix.MS_RDONLY
 		data = nil
+	case "proc", "sysfs":
+		// The task's own proc and sysfs: their writable parts are the
+		// bundle's masked and read-only paths to close, as under runc.
+	default:
+		if KernelFSType(fstype) && flags&unix.MS_RDONLY == 0 {
+			return Op{}, fmt.Errorf("%s: a writable %s reaches the host's kernel: add ro", name, fstype)
+		}
 	}
 	src := m.Source
 	if src == "" {

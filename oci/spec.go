@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -23,17 +21,9 @@ const maxConfig = 4 << 20
 // Load reads a bundle's config.json.
 func Load(bundle string) (*specs.Spec, error) {
 	p := filepath.Join(bundle, "config.json")
-	f, err := os.Open(p)
+	body, err := ReadFile(p, maxConfig)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	body, err := io.ReadAll(io.LimitReader(f, maxConfig+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", p, err)
-	}
-	if len(body) > maxConfig {
-		return nil, fmt.Errorf("%s: larger than %d bytes", p, maxConfig)
 	}
 	var s specs.Spec
 	if err := json.Unmarshal(body, &s); err != nil {

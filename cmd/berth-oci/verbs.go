@@ -384,17 +384,17 @@ func update(g *global, args []string) error {
 	if *file == "" {
 		return errors.New("--resources: needed (the flags runc takes one by one are not supported)")
 	}
-	var r io.Reader = os.Stdin
-	if *file != "-" {
-		f, err := os.Open(*file)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		r = f
+	var body []byte
+	if *file == "-" {
+		body, err = io.ReadAll(io.LimitReader(os.Stdin, 1<<20))
+	} else {
+		body, err = oci.ReadFile(*file, 1<<20)
+	}
+	if err != nil {
+		return fmt.Errorf("--resources: %w", err)
 	}
 	var lr specs.LinuxResources
-	if err := json.NewDecoder(io.LimitReader(r, 1<<20)).Decode(&lr); err != nil {
+	if err := json.Unmarshal(body, &lr); err != nil {
 		return fmt.Errorf("--resources: %w", err)
 	}
 	res, devs, err := oci.Resources(&lr)
@@ -430,7 +430,7 @@ func execVerb(g *global, args []string) error {
 	var p specs.Process
 	switch {
 	case *process != "":
-		b, err := os.ReadFile(*process)
+		b, err := oci.ReadFile(*process, 1<<20)
 		if err != nil {
 			return fmt.Errorf("--process: %w", err)
 		}
