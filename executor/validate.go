@@ -150,6 +150,14 @@ func check(cmd *Command) (*spec, error) {
 	oomAdj := 0
 	if iso.OOMScoreAdj != nil {
 		oomAdj = *iso.OOMScoreAdj
+		// Asked for explicitly, a score the kernel will not give is an
+		// error, not a quiet change (the default, 0, keeps berth's own
+		// higher score: the task is only likelier to be chosen).
+		if b, err := os.ReadFile("/proc/self/oom_score_adj"); err == nil {
+			if own, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && oomAdj < own && !holdsSysResource() {
+				return nil, fmt.Errorf("oom_score_adj %d: below berth's own (%d), and lowering it needs CAP_SYS_RESOURCE, which berth does not hold", oomAdj, own)
+			}
+		}
 	}
 	if iso.TmpSize < 0 {
 		return nil, fmt.Errorf("tmp size %d: must not be negative", iso.TmpSize)
