@@ -1,35 +1,7 @@
 package oci
 
-import (
-	"fmt"
-	"io"
-	"os"
-
-	"golang.org/x/sys/unix"
-)
+import "github.com/berthrun/berth/internal/inputfile"
 
 // ReadFile reads a file a caller hands berth-oci (config.json, exec's
 // --process, update's --resources): a regular file of at most max bytes.
-// A fifo must not block berth-oci, nor /dev/zero fill its memory.
-func ReadFile(path string, max int64) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
-	body, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if int64(len(body)) > max {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, max)
-	}
-	return body, nil
-}
+func ReadFile(path string, max int64) ([]byte, error) { return inputfile.Read(path, max) }

@@ -3,12 +3,11 @@ package seccomp
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 
+	"github.com/berthrun/berth/internal/inputfile"
 	mobyseccomp "github.com/moby/profiles/seccomp"
 	"github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -96,31 +95,9 @@ func LoadFile(path string, caps []string) (*specs.LinuxSeccomp, error) {
 // maxProfile bounds a profile file: Docker's default is 20 KiB.
 const maxProfile = 1 << 20
 
-// readProfile reads a profile that must be a regular file of at most
-// maxProfile bytes: a fifo must not block berth, nor /dev/zero fill its
-// memory.
-func readProfile(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
-	body, err := io.ReadAll(io.LimitReader(f, maxProfile+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(body) > maxProfile {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxProfile)
-	}
-	return body, nil
-}
+// readProfile reads a profile file: a regular file of at most maxProfile
+// bytes.
+func readProfile(path string) ([]byte, error) { return inputfile.Read(path, maxProfile) }
 
 // loadProfile is LoadFile on bytes.
 func loadProfile(body []byte, caps []string) (*specs.LinuxSeccomp, error) {
