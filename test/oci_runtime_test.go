@@ -461,3 +461,22 @@ func TestOCIJoinNamespacesByPath(t *testing.T) {
 		t.Errorf("an ipc namespace given as the network's: want a refusal:\n%s", res)
 	}
 }
+
+// TestOCIHelp: every verb of berth-oci answers --help with its usage and
+// exit 0; an unknown verb and a missing id are one-line errors, exit 1.
+func TestOCIHelp(t *testing.T) {
+	t.Parallel()
+	root := filepath.Join(t.TempDir(), "root")
+	for _, v := range []string{"create", "start", "run", "state", "kill", "delete", "ps", "pause", "resume", "update", "exec", "list", "features"} {
+		res := ociRun(t, root, v, "--help")
+		if res.code != 0 || !strings.HasPrefix(res.stdout, "usage: berth-oci "+v) {
+			t.Errorf("%s --help:\n%s", v, res)
+		}
+	}
+	for _, args := range [][]string{{"bogus"}, {"create"}, {"kill"}} {
+		res := ociRun(t, root, args...)
+		if res.code != 1 || strings.Count(res.stderr, "\n") != 1 || !strings.HasPrefix(res.stderr, "berth-oci: ") {
+			t.Errorf("%q: want one berth-oci: error line and exit 1:\n%s", args, res)
+		}
+	}
+}

@@ -82,6 +82,13 @@ func run(argv []string) int {
 	for _, v := range verbs {
 		if v.name == rest[0] {
 			if err := v.run(g, rest[1:]); err != nil {
+				if errors.Is(err, pflag.ErrHelp) {
+					fmt.Printf("usage: berth-oci %s %s\n", v.name, v.usage)
+					if verbSet != nil {
+						fmt.Print(verbSet.FlagUsages())
+					}
+					return 0
+				}
 				var ex exitError
 				if errors.As(err, &ex) {
 					return int(ex)
@@ -133,10 +140,15 @@ func logLine(g *global, level, msg string) {
 	fmt.Fprintf(g.logFile, "time=%q level=%s msg=%q\n", now, level, strings.ReplaceAll(msg, "\n", " "))
 }
 
-// verbFlags makes a verb's flag set; its errors are returned, not printed.
+// verbSet is the running verb's flag set, for its --help.
+var verbSet *pflag.FlagSet
+
+// verbFlags makes a verb's flag set; its errors are returned, not printed,
+// and -h or --help comes back as pflag.ErrHelp.
 func verbFlags(name string) *pflag.FlagSet {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
+	verbSet = fs
 	return fs
 }
 

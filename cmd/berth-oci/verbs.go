@@ -506,14 +506,18 @@ func list(g *global, args []string) error {
 }
 
 func features(g *global, args []string) error {
-	if len(args) > 0 {
-		return fmt.Errorf("unexpected arguments %q", args)
+	fs := verbFlags("features")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if len(fs.Args()) > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	yes, no := true, false
 	f := map[string]any{
 		"ociVersionMin": "1.0.0",
 		"ociVersionMax": specs.Version,
-		"hooks":         []string{},
+		"hooks":         []string{"prestart", "createRuntime", "poststart", "poststop"},
 		"mountOptions":  mountOptions(),
 		"linux": map[string]any{
 			"namespaces": []string{"mount", "pid", "ipc", "uts", "network"},
