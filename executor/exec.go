@@ -39,6 +39,9 @@ type ExecCommand struct {
 	// task's /etc/passwd and /etc/group; empty runs as the task's user, as
 	// resolved when the task was launched.
 	User string
+	// Credentials, when set, are the ids the command runs as, taken as
+	// they are (User must be empty): OCI's exec --process user.
+	Credentials *Credentials
 
 	// Stdin, Stdout and Stderr are as for Command: files are handed over
 	// (terminals never), anything else goes through a pipe; nil is
@@ -136,7 +139,20 @@ func execPlan(c *ExecCommand, x *execSettings) (*nsinit.Plan, error) {
 		Terminal:     c.Terminal,
 		Size:         c.Size,
 	}
-	if c.User == "" {
+	switch {
+	case c.Credentials != nil:
+		if c.User != "" {
+			return nil, fmt.Errorf("exec credentials: given with user %q: one or the other", c.User)
+		}
+		ids := &nsinit.UserIDs{UID: int(c.Credentials.UID), GID: int(c.Credentials.GID), Home: "/"}
+		if x.User != nil && x.User.UID == ids.UID {
+			ids.Home = x.User.Home
+		}
+		for _, g := range c.Credentials.Groups {
+			ids.Groups = append(ids.Groups, int(g))
+		}
+		p.IDs = ids
+	case c.User == "":
 		p.IDs = x.User
 	}
 	if c.Cwd != "" {

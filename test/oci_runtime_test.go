@@ -480,3 +480,26 @@ func TestOCIHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestOCIExecProcessUser: exec --process runs as its user's uid, gid and
+// additional gids, taken as they are.
+func TestOCIExecProcessUser(t *testing.T) {
+	t.Parallel()
+	tk := newTask(t)
+	root := filepath.Join(t.TempDir(), "root")
+	bundle := ociBundle(t, tk.id, false, "/probe", "pause")
+	mustSucceed(t, ociRun(t, root, "run", "--detach", "--bundle", bundle, tk.id))
+	defer ociRun(t, root, "delete", "--force", tk.id)
+	p := map[string]any{"args": []string{"/bin/sh", "-c", `while read k a b c; do case $k in Uid:|Gid:|Groups:) echo "$k $a $b";; esac; done < /proc/self/status`},
+		"env": []string{"PATH=/bin"}, "cwd": "/", "user": map[string]any{"uid": 1000, "gid": 1001, "additionalGids": []int{5, 7}}}
+	body, _ := json.Marshal(p)
+	pf := filepath.Join(t.TempDir(), "process.json")
+	if err := os.WriteFile(pf, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res := ociRun(t, root, "exec", "--process", pf, tk.id)
+	mustSucceed(t, res)
+	if want := "Uid: 1000 1000\nGid: 1001 1001\nGroups: 5 7\n"; res.stdout != want {
+		t.Errorf("exec --process user: got\n%swant\n%s", res.stdout, want)
+	}
+}

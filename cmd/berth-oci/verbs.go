@@ -452,10 +452,7 @@ func execVerb(g *global, args []string) error {
 		Terminal: p.Terminal, ConsoleSocket: *console, Detach: *detach,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 	if *process != "" {
-		c.User = fmt.Sprintf("%d:%d", p.User.UID, p.User.GID)
-		if len(p.User.AdditionalGids) > 0 {
-			return errors.New("process.user.additionalGids: not supported for exec yet")
-		}
+		c.Credentials = &executor.Credentials{UID: p.User.UID, GID: p.User.GID, Groups: p.User.AdditionalGids}
 	}
 	ps, err := g.store().Exec(context.Background(), id, c)
 	if err != nil {
