@@ -1,7 +1,7 @@
 # berth: build, test, benchmark. Run as root: tasks need namespaces and cgroups.
 GO ?= go
 
-.PHONY: all build probe test unit integration vet fmt demo clean bench bench-compare bench-cli fuzz soak soak-cli oci-conformance containerd bench-oci
+.PHONY: testdeps all build probe test unit integration vet fmt demo clean bench bench-compare bench-cli fuzz soak soak-cli oci-conformance containerd bench-oci
 
 all: build
 
@@ -16,13 +16,18 @@ probe:
 	CGO_ENABLED=0 $(GO) build -o bin/probe ./test/probe
 
 # The whole suite: unit tests and the root integration tests in test/.
-test: vet
+# berth-oci's tests run busybox's static shell in their bundles.
+test: vet testdeps
 	$(GO) test -count=1 ./...
+
+testdeps:
+	@dpkg -s busybox-static >/dev/null 2>&1 || \
+		(apt-get update -qq && apt-get install -y -qq busybox-static)
 
 unit:
 	$(GO) test -count=1 $$($(GO) list ./... | grep -v /test)
 
-integration:
+integration: testdeps
 	$(GO) test -count=1 -v ./test/
 
 # Every fuzz target for FUZZTIME each (3s; longer by hand:
