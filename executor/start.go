@@ -74,10 +74,15 @@ func (s *Store) Start(id string) error {
 	}
 	deadline := time.Now().Add(startTimeout)
 	buf := make([]byte, 1)
+	started := false
 	for {
 		n, err := unix.Read(fd, buf)
 		switch {
 		case n == 1:
+			// Released; the init stage holds its end until its execve.
+			started = true
+		case started && err == nil && n == 0:
+			// End of file: the command runs (or the process died).
 			return nil
 		case err == nil && n == 0:
 			// No writer: the init stage died at the gate, or has not
@@ -89,6 +94,9 @@ func (s *Store) Start(id string) error {
 			return fmt.Errorf("start %q: read start gate: %w", id, err)
 		}
 		if time.Now().After(deadline) {
+			if started {
+				return fmt.Errorf("start %q: the task took its start but did not exec its command within %s", id, startTimeout)
+			}
 			return fmt.Errorf("start %q: the task did not take its start within %s", id, startTimeout)
 		}
 		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}

@@ -355,16 +355,18 @@ func hasEnv(env []string, key string) bool {
 // awaitStart waits at the start gate: the open for writing of the fifo at
 // StartFD blocks until a reader opens it. The fifo is reopened through the
 // task's /proc/self/fd (the task's root holds no path to it), so a task
-// held at the gate needs /proc mounted, as OCI bundles have it.
+// held at the gate needs /proc mounted, as OCI bundles have it. The
+// written end stays open, close-on-exec: the reader sees end of file when
+// execve has run the command (or the process died), as the parent does on
+// the sync socket.
 func awaitStart() error {
 	p := "/proc/self/fd/" + strconv.Itoa(StartFD)
 	fd, err := unix.Open(p, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return &os.PathError{Op: "open start gate", Path: p, Err: err}
 	}
-	_, err = unix.Write(fd, []byte{0})
-	unix.Close(fd)
-	if err != nil {
+	if _, err = unix.Write(fd, []byte{0}); err != nil {
+		unix.Close(fd)
 		return &os.PathError{Op: "write start gate", Path: p, Err: err}
 	}
 	return nil
