@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/berthrun/berth/mounts"
+	"github.com/berthrun/berth/proc"
 )
 
 // checkBindSource refuses a writable bind that is, or holds below it, a
@@ -66,33 +67,5 @@ func mountPointAndType(line string) (point, fstype string, ok bool) {
 	if len(f) < 5 || len(a) < 1 {
 		return "", "", false
 	}
-	return unescapeMountinfo(f[4]), a[0], true
-}
-
-// unescapeMountinfo undoes mountinfo's octal escapes (\040 and the like).
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			v := 0
-			okOct := true
-			for _, c := range s[i+1 : i+4] {
-				if c < '0' || c > '7' {
-					okOct = false
-					break
-				}
-				v = v*8 + int(c-'0')
-			}
-			if okOct {
-				b.WriteByte(byte(v))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
+	return proc.UnescapeMountinfo(f[4]), a[0], true
 }

@@ -1,11 +1,11 @@
 package testutil
 
 import (
+	"github.com/berthrun/berth/proc"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 )
@@ -170,30 +170,10 @@ func parseMountLine(line string) (mountLine, bool) {
 		return mountLine{}, false
 	}
 	return mountLine{
-		root:       unescapeMountinfo(f[1]),
-		mountPoint: unescapeMountinfo(f[2]),
-		source:     unescapeMountinfo(fs[1]),
+		root:       proc.UnescapeMountinfo(f[1]),
+		mountPoint: proc.UnescapeMountinfo(f[2]),
+		source:     proc.UnescapeMountinfo(fs[1]),
 	}, true
-}
-
-// unescapeMountinfo undoes the kernel's octal escapes of space, tab,
-// newline and backslash in mountinfo paths ("\040").
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+4 <= len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // under reports whether path is dir or lies below it.

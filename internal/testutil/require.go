@@ -19,6 +19,7 @@ package testutil
 
 import (
 	"bufio"
+	"github.com/berthrun/berth/proc"
 	"os"
 	"slices"
 	"strings"
@@ -96,7 +97,7 @@ func findCgroup(controller string) (found []cgroupMount, anyCgroup bool, err err
 		if len(mnt) < 6 || len(fs) < 3 {
 			continue
 		}
-		m := cgroupMount{path: unescapeMountinfo(mnt[4]), readOnly: slices.Contains(strings.Split(mnt[5], ","), "ro")}
+		m := cgroupMount{path: proc.UnescapeMountinfo(mnt[4]), readOnly: slices.Contains(strings.Split(mnt[5], ","), "ro")}
 		switch fs[0] {
 		case "cgroup":
 			anyCgroup = true
