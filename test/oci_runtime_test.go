@@ -503,3 +503,40 @@ func TestOCIExecProcessUser(t *testing.T) {
 		t.Errorf("exec --process user: got\n%swant\n%s", res.stdout, want)
 	}
 }
+
+// TestOCIUpdate: update --resources changes a running container's limits
+// in the cgroups the runc shim reads; a malformed or refused document is
+// an error that changes nothing.
+func TestOCIUpdate(t *testing.T) {
+	t.Parallel()
+	tk := newTask(t)
+	root := filepath.Join(t.TempDir(), "root")
+	bundle := ociBundle(t, tk.id, false, "/probe", "pause")
+	mustSucceed(t, ociRun(t, root, "run", "--detach", "--bundle", bundle, tk.id))
+	defer ociRun(t, root, "delete", "--force", tk.id)
+	pidsMax := filepath.Join("/sys/fs/cgroup/pids", cgroupParent, tk.id, "pids.max")
+	dir := t.TempDir()
+	for _, c := range []struct {
+		body, want string
+		ok         bool
+	}{
+		{`{"pids":{"limit":42}}`, "", true},
+		{`{"pids":`, "--resources", false},
+		{`{"devices":[{"allow":true,"type":"c","major":10,"minor":232,"access":"rwm"}]}`, "devices", false},
+		{`{"memory":{"swappiness":10}}`, "linux.resources.memory", false},
+	} {
+		f := filepath.Join(dir, "r.json")
+		if err := os.WriteFile(f, []byte(c.body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		res := ociRun(t, root, "update", "--resources", f, tk.id)
+		if c.ok {
+			mustSucceed(t, res)
+		} else if res.code == 0 || !strings.Contains(res.stderr, c.want) {
+			t.Errorf("update %s: want an error naming %q:\n%s", c.body, c.want, res)
+		}
+		if b, err := os.ReadFile(pidsMax); err != nil || strings.TrimSpace(string(b)) != "42" {
+			t.Errorf("after update %s: pids.max = %q, %v; want 42", c.body, b, err)
+		}
+	}
+}
