@@ -167,17 +167,21 @@ func start(g *global, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The state poststart hooks get is read before the start: a command
+	// that exits at once would otherwise be reported to them as stopped,
+	// without its pid.
+	st, err := stateOf(g, id)
+	if err != nil {
+		return err
+	}
 	if err := g.store().Start(id); err != nil {
 		return ociErr(id, err)
 	}
-	// poststart: after the process started; a failing one is a warning,
-	// and the container runs on (runtime-spec).
+	// poststart: after the command was exec'd; a failing one is a
+	// warning, and the container runs on (runtime-spec).
 	if rec := record(g, id); rec.Hooks != nil && len(rec.Hooks.Poststart) > 0 {
-		if st, err := stateOf(g, id); err == nil {
-			warnHooks(g, "poststart", rec.Hooks.Poststart, st)
-		} else {
-			logLine(g, "warning", err.Error())
-		}
+		st.Status = executor.StatusRunning
+		warnHooks(g, "poststart", rec.Hooks.Poststart, st)
 	}
 	return nil
 }
