@@ -114,6 +114,19 @@ type Isolation struct {
 	// its own cgroup).
 	Cgroup string
 
+	// UIDMappings and GIDMappings, when set (both, each mapping the
+	// task's uid 0 and gid 0), run the task in a user namespace of its
+	// own with these ids: its root is the host id uid 0 maps to, and its
+	// capabilities reach only what its namespaces own. Every other
+	// namespace it gets is new and owned by it; joining one by path is
+	// refused, and so is the default task dir (its binds are idmapped,
+	// which takes the host's CAP_SYS_ADMIN). The task dir and what is
+	// bound in must be reachable by the mapped root; device nodes are
+	// bound from the host's node at the same path (no mknod in a user
+	// namespace).
+	UIDMappings []IDMapping
+	GIDMappings []IDMapping
+
 	// Sysctl are kernel parameters set in the task's own namespaces
 	// (net.* with a private network, kernel.msg*, kernel.sem, kernel.shm*
 	// and fs.mqueue.* with a private ipc, kernel.hostname and
@@ -199,6 +212,12 @@ type DeviceNode = mounts.Node
 // and mount(8)-style options; type "bind" (or the bind and rbind options)
 // binds a host path.
 type FSMount = mounts.FSMount
+
+// IDMapping maps Size ids from ContainerID in the task's user namespace
+// to HostID on the host.
+type IDMapping struct {
+	ContainerID, HostID, Size uint32
+}
 
 // CapabilitySets are the five capability sets, by name.
 type CapabilitySets struct {

@@ -333,7 +333,17 @@ func startExec(ctx context.Context, tg *execTarget, plan *nsinit.Plan, leaf *cgr
 			started <- spawned{err: fmt.Errorf("exec: join the task's namespaces: %w", err)}
 			return
 		}
-		p, err := os.StartProcess(initPath, []string{nsinit.InitArg0}, attr)
+		var p *os.Process
+		var err error
+		if tg.settings.UserNS {
+			cgfd := -1
+			if sys.UseCgroupFD {
+				cgfd = sys.CgroupFD
+			}
+			p, err = startInUserNS(initPath, attr.Files, tg.pidfd, cgfd)
+		} else {
+			p, err = os.StartProcess(initPath, []string{nsinit.InitArg0}, attr)
+		}
 		started <- spawned{proc: p, err: err}
 		if err == nil {
 			<-release

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/berthrun/berth/nsinit"
+	"golang.org/x/sys/unix"
 )
 
 // execFile holds, in a task's state dir, what an exec into the task takes
@@ -36,6 +37,9 @@ type execSettings struct {
 	OOMScoreAdj  *int            `json:"oom_score_adj,omitempty"`
 	Seccomp      []byte          `json:"seccomp,omitempty"`
 	SeccompFlags uint            `json:"seccomp_flags,omitempty"`
+	// UserNS says the task has a user namespace of its own, which an
+	// exec joins before anything else.
+	UserNS bool `json:"userns,omitempty"`
 }
 
 func newExecSettings(s *spec, user *nsinit.UserIDs) *execSettings {
@@ -51,7 +55,8 @@ func newExecSettings(s *spec, user *nsinit.UserIDs) *execSettings {
 		cwd = "/"
 	}
 	return &execSettings{User: user, Caps: s.plan.Caps, UserCaps: s.plan.UserCaps, CapSets: s.plan.CapSets, Env: env, Cwd: cwd,
-		Rlimits: s.plan.Rlimits, OOMScoreAdj: s.plan.OOMScoreAdj, Seccomp: s.plan.Seccomp, SeccompFlags: s.plan.SeccompFlags}
+		Rlimits: s.plan.Rlimits, OOMScoreAdj: s.plan.OOMScoreAdj, Seccomp: s.plan.Seccomp, SeccompFlags: s.plan.SeccompFlags,
+		UserNS: s.cloneFlags&unix.CLONE_NEWUSER != 0}
 }
 
 // write records the settings, readable by root only.

@@ -175,6 +175,7 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 	if e.cfg.KillWithParent {
 		sys.Pdeathsig = syscall.SIGKILL
 	}
+	userNSAttr(sys, cmd.Isolation)
 	if fd, ok := cg.FD(); ok {
 		// clone3(CLONE_INTO_CGROUP): the child is born in the task's
 		// cgroup, so not one instruction of it runs outside.

@@ -15,6 +15,7 @@ import (
 	"github.com/berthrun/berth/cgroup"
 	"github.com/berthrun/berth/mounts"
 	"github.com/berthrun/berth/nsinit"
+	"golang.org/x/sys/unix"
 )
 
 // defaultPath is the task's PATH when its environment has none.
@@ -99,6 +100,12 @@ func check(cmd *Command) (*spec, error) {
 	}
 	s.cloneFlags = flags
 	iso := cmd.Isolation
+	if err := checkUserNS(cmd, s.defaultRoot); err != nil {
+		return nil, err
+	}
+	if iso.userNS() {
+		s.cloneFlags |= unix.CLONE_NEWUSER
+	}
 	if iso.Hostname != "" && iso.UTS == ModeHost {
 		return nil, fmt.Errorf("hostname: needs a private uts namespace (uts is host)")
 	}
@@ -181,7 +188,8 @@ func check(cmd *Command) (*spec, error) {
 		binds[i] = mounts.Bind{Source: m.Source, Dest: m.Destination, ReadOnly: m.ReadOnly}
 	}
 	ops, err := mounts.Plan(mounts.Config{HostDirs: s.defaultRoot, Binds: binds, TmpSize: tmpSize,
-		Filesystem: iso.Filesystem, Masked: iso.MaskedPaths, ReadOnly: iso.ReadOnlyPaths, Nodes: iso.DeviceNodes})
+		Filesystem: iso.Filesystem, Masked: iso.MaskedPaths, ReadOnly: iso.ReadOnlyPaths, Nodes: iso.DeviceNodes,
+		BindNodes: iso.userNS()})
 	if err != nil {
 		return nil, err
 	}

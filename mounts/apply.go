@@ -124,6 +124,9 @@ func applyBind(rootfd int, op Op, others *othersOnly) error {
 	// A bind of a device node is how a task gets a device; any other bind
 	// is nodev, so that the task cannot make its own (see BindRoot).
 	isDevice := st.Mode&unix.S_IFMT == unix.S_IFCHR || st.Mode&unix.S_IFMT == unix.S_IFBLK
+	if n := op.Node; n != nil && !sameDevice(&st, n) {
+		return wrap("bind device", op.Source, fmt.Errorf("not the %s device %d:%d the node asks for", n.Type, n.Major, n.Minor))
+	}
 	dfd, err := openDest(rootfd, op.Dest, !dir)
 	if err != nil {
 		return wrap("bind", op.Dest, err)
@@ -146,6 +149,16 @@ func applyBind(rootfd int, op Op, others *othersOnly) error {
 	}
 	err = unix.MoveMount(tfd, "", dfd, "", unix.MOVE_MOUNT_F_EMPTY_PATH|unix.MOVE_MOUNT_T_EMPTY_PATH)
 	return wrap("bind", op.Dest, err)
+}
+
+// sameDevice reports whether st, a bind's cloned tree, is the device
+// node n names.
+func sameDevice(st *unix.Stat_t, n *Node) bool {
+	typ := uint32(unix.S_IFCHR)
+	if n.Type == "b" {
+		typ = unix.S_IFBLK
+	}
+	return st.Mode&unix.S_IFMT == typ && int64(unix.Major(st.Rdev)) == n.Major && int64(unix.Minor(st.Rdev)) == n.Minor
 }
 
 // setAttr sets mount attributes (MOUNT_ATTR_*) on a mount fd and, when

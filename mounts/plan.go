@@ -110,6 +110,11 @@ type Config struct {
 	Masked, ReadOnly []string
 	// Nodes are device nodes made after Filesystem, by path.
 	Nodes map[string]Node
+	// BindNodes binds the host's node at each character or block
+	// device's path instead of making it (a task in a user namespace
+	// cannot mknod): the host's node must be that device, and keeps its
+	// owner and mode.
+	BindNodes bool
 }
 
 // HostSystemDirs are bound read-only into the default task dir when they
@@ -328,6 +333,10 @@ func specPlan(cfg Config) ([]Op, error) {
 		case "c", "b", "p":
 		default:
 			return nil, fmt.Errorf("device %s: type %q: want c, b or p", p, n.Type)
+		}
+		if cfg.BindNodes && n.Type != "p" {
+			ops = append(ops, Op{Kind: KindBind, Source: d, Dest: d, Node: &n})
+			continue
 		}
 		ops = append(ops, Op{Kind: KindDevice, Dest: d, Node: &n})
 	}

@@ -150,7 +150,7 @@ func linux(l *specs.Linux, id string, c *Container) error {
 	if l == nil {
 		return errors.New("linux: missing (a mount namespace is needed)")
 	}
-	mountNS := false
+	mountNS, userNS := false, false
 	for _, ns := range l.Namespaces {
 		if ns.Path != "" {
 			switch ns.Type {
@@ -178,6 +178,8 @@ func linux(l *specs.Linux, id string, c *Container) error {
 			mountNS = true
 		case specs.CgroupNamespace:
 			iso.Cgroup = executor.ModePrivate
+		case specs.UserNamespace:
+			userNS = true
 		default:
 			return fmt.Errorf("linux.namespaces %s: not supported yet", ns.Type)
 		}
@@ -188,9 +190,13 @@ func linux(l *specs.Linux, id string, c *Container) error {
 	if iso.Hostname != "" && iso.UTS != executor.ModePrivate && iso.UTSPath == "" {
 		return errors.New("hostname: needs a uts namespace")
 	}
-	if len(l.UIDMappings)+len(l.GIDMappings) > 0 {
-		return errors.New("linux.uidMappings, gidMappings: user namespaces are not supported yet")
+	switch {
+	case userNS && (len(l.UIDMappings) == 0 || len(l.GIDMappings) == 0):
+		return errors.New("linux.uidMappings, gidMappings: a new user namespace needs both")
+	case !userNS && len(l.UIDMappings)+len(l.GIDMappings) > 0:
+		return errors.New("linux.uidMappings, gidMappings: given without a user namespace in linux.namespaces")
 	}
+	iso.UIDMappings, iso.GIDMappings = idMappings(l.UIDMappings), idMappings(l.GIDMappings)
 	iso.Sysctl = l.Sysctl
 	for i, d := range l.Devices {
 		n := executor.DeviceNode{Type: d.Type, Major: d.Major, Minor: d.Minor, Mode: 0o666}
@@ -330,6 +336,14 @@ func resources(r *specs.LinuxResources, res *executor.Resources, devs *[]cgroup.
 		*devs = append(*devs, rule)
 	}
 	return nil
+}
+
+func idMappings(in []specs.LinuxIDMapping) []executor.IDMapping {
+	var out []executor.IDMapping
+	for _, m := range in {
+		out = append(out, executor.IDMapping{ContainerID: m.ContainerID, HostID: m.HostID, Size: m.Size})
+	}
+	return out
 }
 
 func hasOpt(opts []string, o string) bool {

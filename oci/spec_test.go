@@ -1,6 +1,7 @@
 package oci
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -59,8 +60,11 @@ func TestTranslateRefuses(t *testing.T) {
 		"process: missing":      func(s *specs.Spec) { s.Process = nil },
 		"process.args: empty":   func(s *specs.Spec) { s.Process.Args = nil },
 		"hooks.createContainer": func(s *specs.Spec) { s.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{{Path: "/x"}}} },
-		"linux.namespaces user": func(s *specs.Spec) {
+		"a new user namespace needs both": func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "user"})
+		},
+		"linux.namespaces user: joining": func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "user", Path: "/proc/1/ns/user"})
 		},
 		"linux.namespaces pid: joining":  func(s *specs.Spec) { s.Linux.Namespaces[0].Path = "/proc/1/ns/pid" },
 		"needs a mount namespace":        func(s *specs.Spec) { s.Linux.Namespaces = s.Linux.Namespaces[:1] },
@@ -68,7 +72,7 @@ func TestTranslateRefuses(t *testing.T) {
 		"systemd's slice:prefix:name":    func(s *specs.Spec) { s.Linux.CgroupsPath = "system.slice:berth:c1" },
 		"allowing every device":          func(s *specs.Spec) { s.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true}} },
 		"process.apparmorProfile":        func(s *specs.Spec) { s.Process.ApparmorProfile = "x" },
-		"linux.uidMappings":              func(s *specs.Spec) { s.Linux.UIDMappings = []specs.LinuxIDMapping{{Size: 1}} },
+		"given without a user namespace": func(s *specs.Spec) { s.Linux.UIDMappings = []specs.LinuxIDMapping{{Size: 1}} },
 		"linux.resources.memory":         func(s *specs.Spec) { s.Linux.Resources.Memory = &specs.LinuxMemory{Swappiness: new(uint64)} },
 		"mounts /x: uidMappings": func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", UIDMappings: []specs.LinuxIDMapping{{}}})
@@ -81,5 +85,21 @@ func TestTranslateRefuses(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: Translate = %v", want, err)
 		}
+	}
+}
+
+func TestTranslateUserNamespace(t *testing.T) {
+	s := base()
+	s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "user"})
+	s.Linux.UIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 100000, Size: 65536}}
+	s.Linux.GIDMappings = []specs.LinuxIDMapping{{ContainerID: 0, HostID: 200000, Size: 1}, {ContainerID: 5, HostID: 300005, Size: 2}}
+	c, err := Translate(s, "/b", "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	iso := c.Command.Isolation
+	want := []executor.IDMapping{{ContainerID: 0, HostID: 200000, Size: 1}, {ContainerID: 5, HostID: 300005, Size: 2}}
+	if len(iso.UIDMappings) != 1 || iso.UIDMappings[0] != (executor.IDMapping{HostID: 100000, Size: 65536}) || !slices.Equal(iso.GIDMappings, want) {
+		t.Errorf("mappings: uid %v gid %v", iso.UIDMappings, iso.GIDMappings)
 	}
 }

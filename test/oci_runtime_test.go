@@ -297,8 +297,8 @@ func TestOCIRefusesWhatItCannotApply(t *testing.T) {
 		"sysctl kernel.core_pattern": func(c map[string]any) {
 			c["linux"].(map[string]any)["sysctl"] = map[string]string{"kernel.core_pattern": "|/tmp/x"}
 		},
-		"user": func(c map[string]any) {
-			c["linux"].(map[string]any)["namespaces"] = []map[string]any{{"type": "mount"}, {"type": "user"}}
+		"personality": func(c map[string]any) {
+			c["linux"].(map[string]any)["personality"] = map[string]any{"domain": "LINUX32"}
 		},
 		"ociVersion": func(c map[string]any) { c["ociVersion"] = "2.0.0" },
 	} {

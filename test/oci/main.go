@@ -141,6 +141,13 @@ func run(o options) (int, error) {
 		if work, err = os.MkdirTemp("", "berth-oci-conformance-run-"); err != nil {
 			return 0, err
 		}
+		// Searchable by others: a container in a user namespace of its
+		// own sets up its root as the mapped root, which must reach the
+		// programs' bundles in here (the bundles themselves are the
+		// programs' own, made 0755).
+		if err := os.Chmod(work, 0o711); err != nil {
+			return 0, err
+		}
 	}
 	if work, err = filepath.Abs(work); err != nil {
 		return 0, err
