@@ -105,10 +105,19 @@ type Isolation struct {
 	// NetPath, IPCPath and UTSPath, when set, are namespaces to join by
 	// path (/proc/PID/ns/net, a bind-mounted namespace file) instead of
 	// making new ones or sharing the host's: a pod's tasks share its
-	// network. Net, IPC and UTS must then be empty. Joining a mount or pid
-	// namespace by path is not offered: a path in another task's mount
-	// namespace is that task's to plant.
+	// network. Net, IPC and UTS must then be empty.
 	NetPath, IPCPath, UTSPath string
+	// PIDPath and MountPath join a pid or mount namespace by path (PID
+	// must then be empty). Each path is opened by berth on the host and
+	// must be a namespace of its kind. The init stage is born in the pid
+	// namespace (it is not its pid 1), and sets the task up inside the
+	// mount namespace: the task dir and bind sources are that
+	// namespace's paths, its propagation becomes berth's, and its root
+	// becomes the task dir for every process in it whose root was the
+	// namespace's (pivot_root), as with runc. Whoever can mount in that
+	// namespace decides what those paths hold: join only a namespace you
+	// would launch from.
+	PIDPath, MountPath string
 	// Cgroup is ModeHost (the default when empty: the task sees the
 	// host's cgroup paths) or ModePrivate (a cgroup namespace rooted at
 	// its own cgroup).

@@ -28,7 +28,11 @@ type task struct {
 	proc    *os.Process
 	pid     int
 	reaped  bool // proc was waited for: cleanup must not wait again
-	created time.Time
+	// forkThread, when not nil, holds the thread that started the task
+	// (it joined a pid namespace) until cleanup closes it: with
+	// KillWithParent, the task dies with that thread.
+	forkThread chan struct{}
+	created    time.Time
 	// state is what state.json says; keep writes the final state there
 	// when the task ends instead of removing it.
 	state *State
@@ -172,7 +176,9 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 	// group or session reaches it, nor one it sends to its own reach the
 	// caller's.
 	sys := &syscall.SysProcAttr{Cloneflags: s.cloneFlags, Setsid: true}
-	if e.cfg.KillWithParent {
+	// Not with a pid namespace joined by path: the init stage arms it
+	// itself (see nsinit's steps).
+	if e.cfg.KillWithParent && cmd.Isolation.PIDPath == "" {
 		sys.Pdeathsig = syscall.SIGKILL
 	}
 	userNSAttr(sys, cmd.Isolation)
@@ -204,7 +210,14 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 		files = append(files, gate) // nsinit.StartFD
 		s.plan.StartGate = true
 	}
+	var pidNS *os.File
 	for _, j := range joins {
+		if j.typ == unix.CLONE_NEWPID {
+			// Entered by the thread that starts the init stage: a pid
+			// namespace is its children's.
+			pidNS = j.file
+			continue
+		}
 		s.plan.Join = append(s.plan.Join, nsinit.JoinNS{Fd: len(files), Type: j.typ})
 		files = append(files, j.file)
 	}
@@ -230,9 +243,17 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 		initPath = p
 	}
 	var proc *os.Process
-	if e.cfg.KillWithParent {
+	switch {
+	case pidNS != nil:
+		var release <-chan struct{}
+		if e.cfg.KillWithParent {
+			t.forkThread = make(chan struct{})
+			release = t.forkThread
+		}
+		proc, err = startInPIDNS(initPath, attr, int(pidNS.Fd()), release)
+	case e.cfg.KillWithParent:
 		proc, err = startOnForkThread(initPath, attr)
-	} else {
+	default:
 		proc, err = os.StartProcess(initPath, []string{nsinit.InitArg0}, attr)
 	}
 	childSock.Close()
@@ -417,11 +438,14 @@ func cloneFlags(iso Isolation) (uintptr, error) {
 		}
 	}
 	for _, j := range []struct{ name, path, mode string }{
-		{"net", iso.NetPath, iso.Net}, {"ipc", iso.IPCPath, iso.IPC}, {"uts", iso.UTSPath, iso.UTS},
+		{"net", iso.NetPath, iso.Net}, {"ipc", iso.IPCPath, iso.IPC}, {"uts", iso.UTSPath, iso.UTS}, {"pid", iso.PIDPath, iso.PID},
 	} {
 		if j.path != "" && j.mode != "" {
 			return 0, fmt.Errorf("%s path %q: given with %s mode %q: one or the other", j.name, j.path, j.name, j.mode)
 		}
+	}
+	if iso.PIDPath != "" {
+		flags &^= unix.CLONE_NEWPID
 	}
 	if iso.IPCPath != "" {
 		flags &^= unix.CLONE_NEWIPC
@@ -472,6 +496,10 @@ func (t *task) cleanup(mark func(step string)) error {
 		t.cgDeleted = true
 	}
 	t.cgMu.Unlock()
+	if t.forkThread != nil {
+		close(t.forkThread)
+		t.forkThread = nil
+	}
 	t.copies.Wait()
 	t.settle()
 	if t.keep && t.state != nil {
@@ -571,6 +599,27 @@ func startOnForkThread(path string, attr *os.ProcAttr) (*os.Process, error) {
 	return r.proc, r.err
 }
 
+// startInPIDNS starts the init stage from a thread that joined the pid
+// namespace at nsFD, so that the init stage is born in it. The thread is
+// never handed back to the runtime; when release is not nil it lives until
+// release is closed, as the parent-death signal fires when it ends.
+func startInPIDNS(path string, attr *os.ProcAttr, nsFD int, release <-chan struct{}) (*os.Process, error) {
+	started := make(chan spawned, 1)
+	onThrowawayThread(func() {
+		if err := unix.Setns(nsFD, unix.CLONE_NEWPID); err != nil {
+			started <- spawned{err: fmt.Errorf("join pid namespace: %w", err)}
+			return
+		}
+		p, err := os.StartProcess(path, []string{nsinit.InitArg0}, attr)
+		started <- spawned{proc: p, err: err}
+		if err == nil && release != nil {
+			<-release
+		}
+	})
+	sp := <-started
+	return sp.proc, sp.err
+}
+
 // nsJoin is a namespace file opened to be joined.
 type nsJoin struct {
 	file *os.File
@@ -590,6 +639,7 @@ func openNamespaces(iso Isolation) ([]nsJoin, error) {
 		typ        int
 	}{
 		{"net", iso.NetPath, unix.CLONE_NEWNET}, {"ipc", iso.IPCPath, unix.CLONE_NEWIPC}, {"uts", iso.UTSPath, unix.CLONE_NEWUTS},
+		{"pid", iso.PIDPath, unix.CLONE_NEWPID}, {"mount", iso.MountPath, unix.CLONE_NEWNS},
 	} {
 		if j.path == "" {
 			continue
@@ -598,6 +648,9 @@ func openNamespaces(iso Isolation) ([]nsJoin, error) {
 		if err == nil {
 			var typ int
 			typ, err = unix.IoctlRetInt(int(f.Fd()), nsGetNSType)
+			if errors.Is(err, unix.ENOTTY) {
+				err = fmt.Errorf("not a namespace (a /proc/PID/ns file or a bind mount of one)")
+			}
 			if err == nil && typ != j.typ {
 				err = fmt.Errorf("not a %s namespace", j.name)
 			}

@@ -46,7 +46,8 @@ func checkUserNS(cmd *Command, defaultRoot bool) error {
 	if defaultRoot {
 		return fmt.Errorf("uid mappings: need a task dir of the caller's (the default task dir's binds are idmapped, which a task in a user namespace cannot do)")
 	}
-	for _, j := range []struct{ name, path string }{{"net", iso.NetPath}, {"ipc", iso.IPCPath}, {"uts", iso.UTSPath}} {
+	for _, j := range []struct{ name, path string }{{"net", iso.NetPath}, {"ipc", iso.IPCPath}, {"uts", iso.UTSPath},
+		{"pid", iso.PIDPath}, {"mount", iso.MountPath}} {
 		if j.path != "" {
 			return fmt.Errorf("%s namespace path %q: with uid mappings: a task in a user namespace of its own cannot join a namespace the host's user namespace owns", j.name, j.path)
 		}

@@ -150,8 +150,8 @@ type Plan struct {
 	// Timings asks the child to report when each step ended.
 	Timings bool `json:"timings,omitempty"`
 	// Join are namespaces the init stage enters first, by fds the parent
-	// opened and checked (network, ipc, uts only: entering them moves no
-	// path lookup).
+	// opened and checked: network, ipc, uts, and mount (every path of the
+	// plan is then that namespace's).
 	Join []JoinNS `json:"join,omitempty"`
 	// StartGate holds the task, set up, between "ready" and execve until
 	// someone opens the fifo at StartFD for reading (launch only).

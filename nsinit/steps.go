@@ -38,6 +38,13 @@ var steps = append([]step{
 	// after this stage dropped its own. /proc/PID/exe names berth's binary
 	// on the host (CVE-2019-5736). execve of the task's binary resets it.
 	{"non-dumpable", nonDumpable},
+	// Armed here too, not only at the fork: born in a pid namespace
+	// joined by path, the init stage sees its parent as pid 0, which the
+	// runtime's own check at the fork takes for a dead parent (the
+	// parent leaves the signal to this step then).
+	{"parent death signal", func(c *child) error {
+		return when(c.plan.KillWithParent, func() error { return unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0) })
+	}},
 	// Namespaces shared with other tasks (a pod's network), entered before
 	// anything is set up in them.
 	{"join namespaces", joinNamespaces},
@@ -399,8 +406,14 @@ func joinNamespaces(c *child) error {
 	for _, j := range c.plan.Join {
 		switch j.Type {
 		case unix.CLONE_NEWNET, unix.CLONE_NEWIPC, unix.CLONE_NEWUTS:
+		case unix.CLONE_NEWNS:
+			// setns into a mount namespace refuses a thread sharing its
+			// root and cwd with others, as Go's threads do.
+			if err := unix.Unshare(unix.CLONE_FS); err != nil {
+				return fmt.Errorf("join mount namespace: unshare fs: %w", err)
+			}
 		default:
-			return fmt.Errorf("join namespace: type %#x: only network, ipc and uts", j.Type)
+			return fmt.Errorf("join namespace: type %#x: only network, ipc, uts and mount", j.Type)
 		}
 		if err := unix.Setns(j.Fd, j.Type); err != nil {
 			return fmt.Errorf("join namespace (fd %d): %w", j.Fd, err)

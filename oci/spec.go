@@ -160,8 +160,12 @@ func linux(l *specs.Linux, id string, c *Container) error {
 				iso.IPCPath, iso.IPC = ns.Path, ""
 			case specs.UTSNamespace:
 				iso.UTSPath, iso.UTS = ns.Path, ""
+			case specs.PIDNamespace:
+				iso.PIDPath, iso.PID = ns.Path, ""
+			case specs.MountNamespace:
+				iso.MountPath, mountNS = ns.Path, true
 			default:
-				return fmt.Errorf("linux.namespaces %s: joining it by path is not supported (a path in another container's namespaces is that container's to plant)", ns.Type)
+				return fmt.Errorf("linux.namespaces %s: joining it by path is not supported", ns.Type)
 			}
 			continue
 		}

@@ -66,7 +66,9 @@ func TestTranslateRefuses(t *testing.T) {
 		"linux.namespaces user: joining": func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "user", Path: "/proc/1/ns/user"})
 		},
-		"linux.namespaces pid: joining":  func(s *specs.Spec) { s.Linux.Namespaces[0].Path = "/proc/1/ns/pid" },
+		"linux.namespaces cgroup: joining": func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "cgroup", Path: "/proc/1/ns/cgroup"})
+		},
 		"needs a mount namespace":        func(s *specs.Spec) { s.Linux.Namespaces = s.Linux.Namespaces[:1] },
 		"must end in the container's id": func(s *specs.Spec) { s.Linux.CgroupsPath = "/kubepods/other" },
 		"systemd's slice:prefix:name":    func(s *specs.Spec) { s.Linux.CgroupsPath = "system.slice:berth:c1" },
