@@ -21,13 +21,13 @@ import (
 
 // task is a launched task's parent-side resources.
 type task struct {
-	id      string
-	dir     string // <state-dir>/<id>
-	root    string // where the child finds the task dir
-	rootfs  string // the caller's task dir; "" for the default one
-	proc    *os.Process
-	pid     int
-	reaped  bool // proc was waited for: cleanup must not wait again
+	id     string
+	dir    string // <state-dir>/<id>
+	root   string // where the child finds the task dir
+	rootfs string // the caller's task dir; "" for the default one
+	proc   *os.Process
+	pid    int
+	reaped bool // proc was waited for: cleanup must not wait again
 	// forkThread, when not nil, holds the thread that started the task
 	// (it joined a pid namespace) until cleanup closes it: with
 	// KillWithParent, the task dies with that thread.
