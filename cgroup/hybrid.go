@@ -125,7 +125,7 @@ func (g *hybridGroup) update(r Resources) error {
 			return nil
 		}
 		v1 := &v1Group{log: g.log, root: g.cfg.V1Root, group: g.cfg.group(), dirs: map[string]string{},
-			swapAccounting: v1SwapAccounting(g.cfg.V1Root)}
+			swapAccounting: v1SwapAccounting(g.cfg.V1Root), mark: g.cfg.Path != ""}
 		if err := v1.addControllersOf(names, g.v2, g.v2.pids); err != nil {
 			return err
 		}

@@ -63,8 +63,16 @@ type Config struct {
 	// Parent is the cgroup parent name, DefaultParent when empty: a relative
 	// path like "berth" or "berth-test/x" below the hierarchy root.
 	Parent string
-	// ID is the task id; the cgroup is <Parent>/<ID>.
+	// ID is the task id; the cgroup is <Parent>/<ID> unless Path is set.
 	ID string
+	// Path, when set, is the task's cgroup itself, in place of
+	// <Parent>/<ID> (OCI's linux.cgroupsPath): "/a/b" is a/b below the root
+	// of every hierarchy; a relative "a/b" is below the calling process's
+	// own cgroup, as runc takes it (resolvePath). It must not climb with
+	// ".." nor name the root. Parents it lacks are created, marked, and
+	// removed again by Delete once empty; parents that existed stay.
+	// Manager.Path reports the result, for Load in another process.
+	Path string
 	// Resources are the limits New applies.
 	Resources Resources
 	// Devices are the devices the task may use beyond DefaultDevices, for
@@ -99,8 +107,9 @@ type Config struct {
 // Manager controls one task's cgroup. Its methods are safe for concurrent
 // use: the executor's Wait and Shutdown may both reach it.
 type Manager struct {
-	log hclog.Logger
-	h   hierarchy
+	log   hclog.Logger
+	h     hierarchy
+	group string // "/"-rooted, below each hierarchy's root
 
 	mu sync.Mutex
 	fd int // v2 directory fd for CLONE_INTO_CGROUP; -1 when none
@@ -208,9 +217,12 @@ func New(cfg Config, log hclog.Logger) (*Manager, error) {
 		h, err = newHybrid(cfg, log)
 	}
 	if err != nil {
+		if cfg.Path != "" {
+			removeAllParents(cfg)
+		}
 		return nil, err
 	}
-	m := &Manager{log: log, h: h, fd: -1}
+	m := &Manager{log: log, h: h, fd: -1, group: "/" + cfg.group()}
 	if err := m.openFD(); err != nil {
 		return nil, oneLine(multierror.Append(err, m.Delete()))
 	}
@@ -246,7 +258,7 @@ func load(cfg Config, log hclog.Logger) (*Manager, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &Manager{log: log, h: h, fd: -1}
+	m := &Manager{log: log, h: h, fd: -1, group: "/" + cfg.group()}
 	if err := m.openFD(); err != nil {
 		return nil, err
 	}
@@ -268,6 +280,11 @@ func prepare(cfg Config, log hclog.Logger) (Config, hclog.Logger, error) {
 	v2MountSet := cfg.V2Mount != ""
 	if !v2MountSet {
 		cfg.V2Mount = defaultRoot
+	}
+	if cfg.Path != "" {
+		if err := checkPath(cfg.Path); err != nil {
+			return cfg, nil, err
+		}
 	}
 	p := cfg.Parent
 	if path.IsAbs(p) || path.Clean(p) != p || p == "." || p == ".." || strings.HasPrefix(p, "../") {
@@ -295,12 +312,36 @@ func prepare(cfg Config, log hclog.Logger) (Config, hclog.Logger, error) {
 	if cfg.Version == Hybrid && !v2MountSet {
 		cfg.V2Mount = hybridMount
 	}
+	if cfg.Path != "" {
+		p, err := resolvePath(cfg.Path, cfg.Version, "/proc/self/cgroup")
+		if err != nil {
+			return cfg, nil, err
+		}
+		// From here on Path is below the hierarchy roots, and Parent is
+		// its parent ("" for a cgroup directly under the root): what
+		// decides where device control goes and which levels enable v2
+		// controllers.
+		cfg.Path, cfg.Parent = p, path.Dir(p)
+		if cfg.Parent == "." {
+			cfg.Parent = ""
+		}
+	}
 	return cfg, log.With("cgroup", cfg.group()), nil
 }
 
 // group is the cgroup's path relative to a hierarchy root.
 func (c Config) group() string {
+	if c.Path != "" {
+		return c.Path
+	}
 	return path.Join(c.Parent, c.ID)
+}
+
+// Path is the task's cgroup below each hierarchy's root, "/"-rooted: what
+// Config.Path resolved to (or <Parent>/<ID>). Passed as Config.Path to
+// Load, it finds the cgroup from any process.
+func (m *Manager) Path() string {
+	return m.group
 }
 
 // Version returns how the task's cgroup is laid out: V1, V2 or Hybrid.
@@ -414,7 +455,11 @@ func (m *Manager) Delete() error {
 	for _, dir := range m.h.allPaths() {
 		if err := removeDir(dir); err != nil {
 			result = multierror.Append(result, err)
+			continue
 		}
+		// Parents made for a Config.Path go too once empty; a task under
+		// a Parent never has marked ones.
+		removeParents(dir)
 	}
 	return oneLine(result).ErrorOrNil()
 }
@@ -500,8 +545,23 @@ func (r Resources) needs() []need {
 	if r.CPUs != 0 {
 		add("cpu", "--cpus")
 	}
+	if r.CPUPeriod != 0 {
+		add("cpu", "Resources.CPUPeriod")
+	}
 	if r.Cpuset != "" {
 		add("cpuset", "--cpuset")
+	}
+	if r.CpusetMems != "" {
+		add("cpuset", "Resources.CpusetMems")
+	}
+	if r.MemoryReservationBytes != 0 {
+		add("memory", "Resources.MemoryReservationBytes")
+	}
+	if r.MemorySwappiness != nil {
+		add("memory", "Resources.MemorySwappiness")
+	}
+	if r.DisableOOMKiller {
+		add("memory", "Resources.DisableOOMKiller")
 	}
 	if r.PidsLimit != 0 {
 		add("pids", "--pids-limit")

@@ -37,6 +37,9 @@ type v1Group struct {
 	// swapAccounting is whether the kernel has memory.memsw.* files
 	// (CONFIG_MEMCG_SWAP and not swapaccount=0).
 	swapAccounting bool
+	// mark is set for a cgroup placed by Config.Path: the parents it
+	// creates are marked for removal with it.
+	mark bool
 }
 
 // planV1 checks that every hierarchy cfg needs is mounted, and the
@@ -69,12 +72,40 @@ func planV1(cfg Config, freezer bool) ([]string, error) {
 			return nil, err
 		}
 	}
-	if r.Cpuset != "" {
-		if err := checkCpusAvailable(r.Cpuset, filepath.Join(root, "cpuset", "cpuset.cpus")); err != nil {
-			return nil, err
-		}
+	if err := checkV1Cpuset(r, root); err != nil {
+		return nil, err
 	}
 	return names, nil
+}
+
+// checkV1Cpuset checks r's cpus and memory nodes against the cpuset root's.
+func checkV1Cpuset(r Resources, root string) error {
+	if r.Cpuset != "" {
+		if err := checkCpusAvailable(r.Cpuset, filepath.Join(root, "cpuset", "cpuset.cpus")); err != nil {
+			return err
+		}
+	}
+	if r.CpusetMems != "" {
+		if err := checkMemsAvailable(r.CpusetMems, filepath.Join(root, "cpuset", "cpuset.mems")); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mkdirParents creates, marked, the parents a cgroup placed by Config.Path
+// lacks in each of the hierarchies names.
+func (g *v1Group) mkdirParents(names []string) error {
+	if !g.mark {
+		return nil
+	}
+	for _, name := range names {
+		hier := filepath.Join(g.root, name)
+		if err := mkdirMarked(hier, filepath.Dir(filepath.Join(hier, g.group))); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func newV1(cfg Config, log hclog.Logger, freezer bool) (*v1Group, error) {
@@ -83,8 +114,12 @@ func newV1(cfg Config, log hclog.Logger, freezer bool) (*v1Group, error) {
 	if err != nil {
 		return nil, err
 	}
-	g := &v1Group{log: log, root: root, group: group, freezer: freezer, dirs: v1Dirs(root, group, names), swapAccounting: v1SwapAccounting(root)}
+	g := &v1Group{log: log, root: root, group: group, freezer: freezer, dirs: v1Dirs(root, group, names),
+		swapAccounting: v1SwapAccounting(root), mark: cfg.Path != ""}
 	g.warnSwap(r)
+	if err := g.mkdirParents(names); err != nil {
+		return nil, err
+	}
 	// cgroup1.New makes each directory and writes the limits, and for
 	// cpuset first copies cpuset.cpus and cpuset.mems down from the parent:
 	// a v1 cpuset cgroup starts with both empty and refuses tasks until
@@ -142,6 +177,7 @@ func loadV1(cfg Config, log hclog.Logger) (*v1Group, error) {
 		cg:             cg,
 		dirs:           v1Dirs(root, group, names),
 		swapAccounting: v1SwapAccounting(root),
+		mark:           cfg.Path != "",
 	}, nil
 }
 
@@ -202,12 +238,28 @@ func v1Dirs(root, group string, names []string) map[string]string {
 // v1Spec maps the set fields of r to the OCI resources cgroup1 writes:
 // memory.limit_in_bytes; memory.memsw.limit_in_bytes (memory plus swap:
 // equal to the limit for "no swap", -1 for unlimited) when the kernel
-// accounts swap, else memory.swappiness 0 for "no swap"; cpu.shares;
-// cpu.cfs_period_us and cpu.cfs_quota_us; cpuset.cpus; pids.max.
+// accounts swap, else memory.swappiness 0 for "no swap" unless r sets a
+// swappiness; memory.soft_limit_in_bytes; memory.swappiness;
+// memory.oom_control; cpu.shares; cpu.cfs_period_us and cpu.cfs_quota_us;
+// cpuset.cpus and cpuset.mems; pids.max.
 func v1Spec(r Resources, swapAccounting bool) *specs.LinuxResources {
 	spec := &specs.LinuxResources{}
+	if r.MemoryReservationBytes > 0 || r.MemorySwappiness != nil || r.DisableOOMKiller {
+		spec.Memory = &specs.LinuxMemory{}
+		if r.MemoryReservationBytes > 0 {
+			spec.Memory.Reservation = ptr(r.MemoryReservationBytes)
+		}
+		spec.Memory.Swappiness = r.MemorySwappiness
+		if r.DisableOOMKiller {
+			spec.Memory.DisableOOMKiller = ptr(true)
+		}
+	}
 	if r.MemoryBytes > 0 {
-		mem := &specs.LinuxMemory{Limit: ptr(r.MemoryBytes)}
+		mem := spec.Memory
+		if mem == nil {
+			mem = &specs.LinuxMemory{}
+		}
+		mem.Limit = ptr(r.MemoryBytes)
 		swap := r.MemorySwapBytes
 		if swap == 0 {
 			swap = r.MemoryBytes
@@ -215,21 +267,23 @@ func v1Spec(r Resources, swapAccounting bool) *specs.LinuxResources {
 		switch {
 		case swapAccounting:
 			mem.Swap = ptr(swap)
-		case swap == r.MemoryBytes:
+		case swap == r.MemoryBytes && mem.Swappiness == nil:
 			// Without memsw the only way to keep the task out of swap
 			// is to stop the kernel from swapping its pages at all.
 			mem.Swappiness = ptr(uint64(0))
 		}
 		spec.Memory = mem
 	}
-	if r.CPUShares > 0 || r.CPUs > 0 || r.Cpuset != "" {
-		cpu := &specs.LinuxCPU{Cpus: r.Cpuset}
+	if r.CPUShares > 0 || r.CPUs > 0 || r.CPUPeriod > 0 || r.Cpuset != "" || r.CpusetMems != "" {
+		cpu := &specs.LinuxCPU{Cpus: r.Cpuset, Mems: r.CpusetMems}
 		if r.CPUShares > 0 {
 			cpu.Shares = ptr(r.CPUShares)
 		}
+		if r.CPUs > 0 || r.CPUPeriod > 0 {
+			cpu.Period = ptr(r.period())
+		}
 		if r.CPUs > 0 {
-			cpu.Period = ptr(uint64(cpuPeriod))
-			cpu.Quota = ptr(cpuQuota(r.CPUs))
+			cpu.Quota = ptr(r.quota())
 		}
 		spec.CPU = cpu
 	}
@@ -239,9 +293,17 @@ func v1Spec(r Resources, swapAccounting bool) *specs.LinuxResources {
 	return spec
 }
 
-// cpuQuota is the CFS quota (µs per cpuPeriod) for a limit in cores.
-func cpuQuota(cpus float64) int64 {
-	return int64(math.Round(cpus * cpuPeriod))
+// period is the CFS period (µs) r's CPUs are measured against.
+func (r Resources) period() uint64 {
+	if r.CPUPeriod > 0 {
+		return r.CPUPeriod
+	}
+	return cpuPeriod
+}
+
+// quota is the CFS quota (µs per period) for r's limit in cores.
+func (r Resources) quota() int64 {
+	return int64(math.Round(r.CPUs * float64(r.period())))
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -315,10 +377,8 @@ func (g *v1Group) update(r Resources) error {
 			missing = append(missing, n.controller)
 		}
 	}
-	if r.Cpuset != "" {
-		if err := checkCpusAvailable(r.Cpuset, filepath.Join(g.root, "cpuset", "cpuset.cpus")); err != nil {
-			return err
-		}
+	if err := checkV1Cpuset(r, g.root); err != nil {
+		return err
 	}
 	if len(missing) > 0 {
 		if err := g.addControllers(missing, g); err != nil {
@@ -381,6 +441,9 @@ func (g *v1Group) addControllersOf(names []string, h freezable, list func() ([]i
 		}()
 	}
 	group := "/" + g.group
+	if err := g.mkdirParents(names); err != nil {
+		return fmt.Errorf("update cgroup %s: %w", g.dir(), err)
+	}
 	added, err := cgroup1.New(cgroup1.StaticPath(group), &specs.LinuxResources{}, cgroup1.WithHierarchy(v1Hierarchy(g.root, names)))
 	if err != nil {
 		return fmt.Errorf("update cgroup %s: add %s: %w", g.dir(), strings.Join(names, ", "), err)

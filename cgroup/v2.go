@@ -31,7 +31,40 @@ func checkV2(cfg Config) error {
 	if _, err := os.Stat(filepath.Join(mount, "cgroup.controllers")); err != nil {
 		return fmt.Errorf("cgroup2 mount %s: %w", mount, err)
 	}
+	if err := checkV2Resources(cfg.Resources); err != nil {
+		return err
+	}
 	return checkControllers(mount, cfg.Resources.needs())
+}
+
+// checkV2Resources refuses what cgroup v2 has no file for.
+func checkV2Resources(r Resources) error {
+	switch {
+	case r.MemorySwappiness != nil:
+		return errors.New("Resources.MemorySwappiness: cgroup v2 has no memory.swappiness")
+	case r.DisableOOMKiller:
+		return errors.New("Resources.DisableOOMKiller: cgroup v2 cannot turn off the OOM killer (no memory.oom_control)")
+	}
+	return nil
+}
+
+// g0 is a v2Group for the checks made before the task's cgroup exists.
+func g0(mount, parent string) *v2Group { return &v2Group{mount: mount, parent: parent} }
+
+// checkCpuset checks r's cpus and memory nodes against what the parent
+// may hand out.
+func (g *v2Group) checkCpuset(r Resources) error {
+	if r.Cpuset != "" {
+		if err := checkCpusAvailable(r.Cpuset, filepath.Join(g.mount, g.parent, "cpuset.cpus.effective")); err != nil {
+			return err
+		}
+	}
+	if r.CpusetMems != "" {
+		if err := checkMemsAvailable(r.CpusetMems, filepath.Join(g.mount, g.parent, "cpuset.mems.effective")); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func newV2(cfg Config, log hclog.Logger) (*v2Group, error) {
@@ -42,13 +75,11 @@ func newV2(cfg Config, log hclog.Logger) (*v2Group, error) {
 	// Controllers are enabled by hand rather than by cgroup2.NewManager:
 	// its ToggleControllers reports only the last level's error, and a
 	// missing controller has to become an error that names the flag.
-	if err := enableControllers(mount, cfg.Parent, r.needs()); err != nil {
+	if err := enableControllers(mount, cfg.Parent, r.needs(), cfg.Path != ""); err != nil {
 		return nil, err
 	}
-	if r.Cpuset != "" {
-		if err := checkCpusAvailable(r.Cpuset, filepath.Join(mount, cfg.Parent, "cpuset.cpus.effective")); err != nil {
-			return nil, err
-		}
+	if err := g0(mount, cfg.Parent).checkCpuset(r); err != nil {
+		return nil, err
 	}
 	// Device control goes on before the task's cgroup exists: the
 	// parent's program covers it from its mkdir on. A tree that is not
@@ -104,10 +135,16 @@ func loadV2(cfg Config, log hclog.Logger) (*v2Group, error) {
 // level of the parent: a v2 cgroup has a controller's files only if its
 // parent delegates the controller to its children. All needs are checked
 // against the root first, so that a missing controller leaves nothing
-// behind.
-func enableControllers(mount, parent string, needs []need) error {
+// behind. mark marks the levels it creates for removal with the task
+// (Config.Path).
+func enableControllers(mount, parent string, needs []need, mark bool) error {
 	if err := checkControllers(mount, needs); err != nil {
 		return err
+	}
+	if mark {
+		if err := mkdirMarked(mount, filepath.Join(mount, parent)); err != nil {
+			return err
+		}
 	}
 	level := mount
 	for _, elem := range append([]string{""}, strings.Split(parent, "/")...) {
@@ -207,20 +244,29 @@ func sharesToWeight(shares uint64) uint64 {
 }
 
 // v2Resources maps the set fields of r, except swap (see swapMax), to the
-// files cgroup2 writes: memory.max, cpu.weight, cpu.max "quota period",
-// cpuset.cpus, pids.max.
+// files cgroup2 writes: memory.max, memory.low, cpu.weight, cpu.max "quota
+// period", cpuset.cpus, cpuset.mems, pids.max.
 func v2Resources(r Resources) *cgroup2.Resources {
 	res := &cgroup2.Resources{}
-	if r.MemoryBytes > 0 {
-		res.Memory = &cgroup2.Memory{Max: ptr(r.MemoryBytes)}
+	if r.MemoryBytes > 0 || r.MemoryReservationBytes > 0 {
+		res.Memory = &cgroup2.Memory{}
+		if r.MemoryBytes > 0 {
+			res.Memory.Max = ptr(r.MemoryBytes)
+		}
+		if r.MemoryReservationBytes > 0 {
+			res.Memory.Low = ptr(r.MemoryReservationBytes)
+		}
 	}
-	if r.CPUShares > 0 || r.CPUs > 0 || r.Cpuset != "" {
-		cpu := &cgroup2.CPU{Cpus: r.Cpuset}
+	if r.CPUShares > 0 || r.CPUs > 0 || r.CPUPeriod > 0 || r.Cpuset != "" || r.CpusetMems != "" {
+		cpu := &cgroup2.CPU{Cpus: r.Cpuset, Mems: r.CpusetMems}
 		if r.CPUShares > 0 {
 			cpu.Weight = ptr(sharesToWeight(r.CPUShares))
 		}
-		if r.CPUs > 0 {
-			cpu.Max = cgroup2.NewCPUMax(ptr(cpuQuota(r.CPUs)), ptr(uint64(cpuPeriod)))
+		switch {
+		case r.CPUs > 0:
+			cpu.Max = cgroup2.NewCPUMax(ptr(r.quota()), ptr(r.period()))
+		case r.CPUPeriod > 0:
+			cpu.Max = cgroup2.NewCPUMax(nil, ptr(r.period()))
 		}
 		res.CPU = cpu
 	}
@@ -294,13 +340,14 @@ func (g *v2Group) pids() ([]int, error) {
 func (g *v2Group) update(r Resources) error {
 	// Unlike v1, a v2 cgroup can gain a controller while it runs: enable
 	// whatever the new limits need.
-	if err := enableControllers(g.mount, g.parent, r.needs()); err != nil {
+	if err := checkV2Resources(r); err != nil {
 		return err
 	}
-	if r.Cpuset != "" {
-		if err := checkCpusAvailable(r.Cpuset, filepath.Join(g.mount, g.parent, "cpuset.cpus.effective")); err != nil {
-			return err
-		}
+	if err := enableControllers(g.mount, g.parent, r.needs(), false); err != nil {
+		return err
+	}
+	if err := g.checkCpuset(r); err != nil {
+		return err
 	}
 	return g.apply(r)
 }

@@ -35,6 +35,13 @@ type Config struct {
 	StateDir string
 	// CgroupParent is the parent of every task cgroup; "berth" when empty.
 	CgroupParent string
+	// CgroupPath, when set, is the task's cgroup itself, in place of
+	// <CgroupParent>/<id> (cgroup.Config.Path; OCI's linux.cgroupsPath):
+	// "/a/b" below the root of every hierarchy, "a/b" below the launching
+	// process's own cgroup. Missing parents are created and removed with
+	// the task once empty. The state records where it went, so every
+	// later verb finds it.
+	CgroupPath string
 	// CgroupVersion forces 1 or 2; 0 detects.
 	CgroupVersion int
 	// CgroupV2Mount overrides where cgroup2 is mounted.

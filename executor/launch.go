@@ -127,6 +127,7 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 	cg, err := cgroup.New(cgroup.Config{
 		Parent:    e.cfg.CgroupParent,
 		ID:        t.id,
+		Path:      e.cfg.CgroupPath,
 		Resources: cmd.Resources,
 		Devices:   s.devices,
 		Version:   e.cfg.CgroupVersion,

@@ -44,10 +44,14 @@ type State struct {
 	Signal    int  `json:"signal"`
 	OOMKilled bool `json:"oom_killed"`
 
-	Cgroup        map[string]string `json:"cgroup"`
-	CgroupParent  string            `json:"cgroup_parent"`
-	CgroupVersion int               `json:"cgroup_version"`
-	CgroupV2Mount string            `json:"cgroup_v2_mount,omitempty"`
+	Cgroup       map[string]string `json:"cgroup"`
+	CgroupParent string            `json:"cgroup_parent"`
+	// CgroupPath is the task's cgroup below every hierarchy's root
+	// ("/a/b") when it was placed by Config.CgroupPath rather than under
+	// CgroupParent.
+	CgroupPath    string `json:"cgroup_path,omitempty"`
+	CgroupVersion int    `json:"cgroup_version"`
+	CgroupV2Mount string `json:"cgroup_v2_mount,omitempty"`
 
 	// Rootfs is the task dir given; empty for the default one, which
 	// exists only in the task's mount namespace.
@@ -84,6 +88,11 @@ func newState(t *task, cfg *Config, cmd *Command) *State {
 	// Recorded even when zero: a grace of 0s (kill at once) is a choice
 	// Store.Stop must keep, not the default it falls back to.
 	st.StopGrace = cmd.StopGrace.String()
+	if cfg.CgroupPath != "" {
+		// Where a relative path went, resolved against this process's
+		// cgroup: a later verb runs elsewhere.
+		st.CgroupPath = t.cg.Path()
+	}
 	st.PidStartTime, _ = procfs.StartTime(t.pid)
 	st.SupervisorStartTime = ownStartTime()
 	return st
@@ -146,6 +155,9 @@ func readState(dir string) (*State, error) {
 	case st.CgroupVersion != cgroup.V1 && st.CgroupVersion != cgroup.V2 && st.CgroupVersion != cgroup.Hybrid:
 		return nil, fmt.Errorf("state %s: corrupt: cgroup version %d", file, st.CgroupVersion)
 	}
+	if err := checkCgroupPath(st.CgroupPath); err != nil {
+		return nil, fmt.Errorf("state %s: corrupt: cgroup_path %q: %w", file, st.CgroupPath, err)
+	}
 	// Every pid check reads the task's cgroup under this mount: a file
 	// that points it at a tree of its own making could have any host
 	// process taken for the task, and signalled.
@@ -153,6 +165,18 @@ func readState(dir string) (*State, error) {
 		return nil, fmt.Errorf("state %s: corrupt: cgroup_v2_mount %q: %w", file, st.CgroupV2Mount, err)
 	}
 	return &st, nil
+}
+
+// checkCgroupPath accepts "" (the task is under its cgroup parent) or a
+// clean absolute path below the hierarchy roots, not the root itself.
+func checkCgroupPath(p string) error {
+	if p == "" {
+		return nil
+	}
+	if !filepath.IsAbs(p) || filepath.Clean(p) != p || p == "/" {
+		return errors.New("not a clean absolute path below the root")
+	}
+	return nil
 }
 
 // checkV2Mount accepts "" (the host's own) or the root of a cgroup2 mount:

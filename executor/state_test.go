@@ -416,3 +416,17 @@ func TestCheckV2Mount(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckCgroupPath: a state's cgroup_path is a clean absolute path
+// below the hierarchy roots, or empty; anything else makes the file
+// corrupt, so no verb acts on a cgroup a forged path names.
+func TestCheckCgroupPath(t *testing.T) {
+	for p, ok := range map[string]bool{
+		"": true, "/a": true, "/a/b/c": true,
+		"/": false, "a/b": false, "/a/../b": false, "/a/": false, "/a//b": false,
+	} {
+		if err := checkCgroupPath(p); (err == nil) != ok {
+			t.Errorf("checkCgroupPath(%q) = %v, want ok %v", p, err, ok)
+		}
+	}
+}

@@ -145,8 +145,8 @@ func (s *Store) isTask(st *State, cg *cgroup.Manager) bool {
 }
 
 func (s *Store) cgroup(st *State) (*cgroup.Manager, error) {
-	return cgroup.Load(cgroup.Config{Parent: st.CgroupParent, ID: st.ID, Version: st.CgroupVersion,
-		V2Mount: st.CgroupV2Mount}, s.log)
+	return cgroup.Load(cgroup.Config{Parent: st.CgroupParent, ID: st.ID, Path: st.CgroupPath,
+		Version: st.CgroupVersion, V2Mount: st.CgroupV2Mount}, s.log)
 }
 
 // List returns every task in the state dir, sorted by id. A task whose
@@ -432,7 +432,7 @@ func (s *Store) Delete(id string, force bool) error {
 
 // purge removes what a task left: cgroup, default task dir, state.
 func (s *Store) purge(id, dir string, st *State) error {
-	cgCfg := cgroup.Config{Parent: st.CgroupParent, ID: id, Version: st.CgroupVersion, V2Mount: st.CgroupV2Mount}
+	cgCfg := cgroup.Config{Parent: st.CgroupParent, ID: id, Path: st.CgroupPath, Version: st.CgroupVersion, V2Mount: st.CgroupV2Mount}
 	if cg, err := cgroup.Load(cgCfg, s.log); err == nil {
 		if err := cg.KillAll(); err != nil {
 			return wrapErr("delete", id, err)

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -38,9 +39,11 @@ func Load(bundle string) (*specs.Spec, error) {
 // Container is what Translate makes of a bundle.
 type Container struct {
 	Command *executor.Command
-	// CgroupParent is where the container's cgroup goes: cgroupsPath's
-	// directory, under berth's own parent when the config gives none.
-	CgroupParent string
+	// CgroupPath is linux.cgroupsPath, cleaned (executor.Config.CgroupPath):
+	// the container's cgroup itself, absolute below the hierarchy roots or
+	// relative to the runtime's own cgroup, as runc takes it. Empty when
+	// the config gives none: the container goes under berth's own parent.
+	CgroupPath string
 	// Warnings are what the config asks that the kernel would not do,
 	// and runtimes skip: for the log.
 	Warnings []string
@@ -136,14 +139,14 @@ func Translate(s *specs.Spec, bundle, id string) (*Container, error) {
 		iso.Filesystem = []executor.FSMount{}
 	}
 	c := &Container{Command: cmd, Warnings: warnings}
-	if err := linux(s.Linux, id, c); err != nil {
+	if err := linux(s.Linux, c); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
 // linux translates the config's linux section.
-func linux(l *specs.Linux, id string, c *Container) error {
+func linux(l *specs.Linux, c *Container) error {
 	iso := &c.Command.Isolation
 	iso.SeccompUnconfined = true
 	iso.PID, iso.IPC, iso.UTS, iso.Net = executor.ModeHost, executor.ModeHost, executor.ModeHost, executor.ModeHost
@@ -240,49 +243,66 @@ func linux(l *specs.Linux, id string, c *Container) error {
 		iso.SeccompUnconfined = false
 		iso.Seccomp = l.Seccomp
 	}
-	res, devs, err := Resources(l.Resources)
+	res, devs, warnings, err := Resources(l.Resources)
 	if err != nil {
 		return err
 	}
 	c.Command.Resources, iso.Devices = res, devs
-	return cgroupsPath(l.CgroupsPath, id, c)
+	c.Warnings = append(c.Warnings, warnings...)
+	p, err := CgroupsPath(l.CgroupsPath)
+	c.CgroupPath = p
+	return err
 }
 
-// cgroupsPath places the container's cgroup: OCI's cgroupsPath is the
-// cgroup itself, berth's cgroup is <parent>/<id>.
-func cgroupsPath(p, id string, c *Container) error {
+// CgroupsPath checks and cleans linux.cgroupsPath. The path is the
+// container's cgroup itself: "/a/b" below the hierarchy roots, "a/b"
+// below the runtime's own cgroup (runc's reading; cgroup.Config.Path).
+func CgroupsPath(p string) (string, error) {
 	if p == "" {
-		return nil
+		return "", nil
 	}
 	if strings.Contains(p, ":") {
-		return fmt.Errorf("linux.cgroupsPath %q: systemd's slice:prefix:name form is not supported", p)
+		return "", fmt.Errorf("linux.cgroupsPath %q: systemd's slice:prefix:name form is not supported", p)
 	}
-	clean := filepath.Clean("/" + p)
-	if filepath.Base(clean) != id {
-		return fmt.Errorf("linux.cgroupsPath %q: must end in the container's id %q", p, id)
+	if strings.ContainsRune(p, 0) {
+		return "", fmt.Errorf("linux.cgroupsPath %q: contains a NUL byte", p)
 	}
-	parent := strings.TrimPrefix(filepath.Dir(clean), "/")
-	if parent == "" {
-		return fmt.Errorf("linux.cgroupsPath %q: a cgroup directly under the root is not supported", p)
+	for _, elem := range strings.Split(p, "/") {
+		if elem == ".." {
+			return "", fmt.Errorf("linux.cgroupsPath %q: must not contain \"..\"", p)
+		}
 	}
-	c.CgroupParent = parent
-	return nil
+	clean := path.Clean(p)
+	if clean == "/" || clean == "." {
+		return "", fmt.Errorf("linux.cgroupsPath %q: names the cgroup root, not a cgroup of the container's own", p)
+	}
+	return clean, nil
 }
 
 // Resources translates linux.resources (a config's, or update's
 // --resources) into berth's limits and the devices allowed beyond the
-// defaults.
-func Resources(r *specs.LinuxResources) (executor.Resources, []cgroup.DeviceRule, error) {
-	var out executor.Resources
-	var devs []cgroup.DeviceRule
+// defaults. warnings are settings runc ignores too (kernel memory limits,
+// gone from the kernel): for the log.
+func Resources(r *specs.LinuxResources) (res executor.Resources, devs []cgroup.DeviceRule, warnings []string, err error) {
 	if r == nil {
-		return out, nil, nil
+		return res, nil, nil, nil
 	}
-	err := resources(r, &out, &devs)
-	return out, devs, err
+	if err := resources(r, &res, &devs, &warnings); err != nil {
+		return res, nil, nil, err
+	}
+	// The library's own checks (ranges, list syntax) name its fields;
+	// say which section they came from.
+	if err := res.Validate(); err != nil {
+		return res, nil, nil, fmt.Errorf("linux.resources: %w", err)
+	}
+	return res, devs, warnings, nil
 }
 
-func resources(r *specs.LinuxResources, res *executor.Resources, devs *[]cgroup.DeviceRule) error {
+// unsetSwappiness is how docker and runc spell an unset swappiness: -1
+// read as uint64.
+const unsetSwappiness = ^uint64(0)
+
+func resources(r *specs.LinuxResources, res *executor.Resources, devs *[]cgroup.DeviceRule, warnings *[]string) error {
 	if m := r.Memory; m != nil {
 		if m.Limit != nil && *m.Limit > 0 {
 			res.MemoryBytes = *m.Limit
@@ -290,24 +310,45 @@ func resources(r *specs.LinuxResources, res *executor.Resources, devs *[]cgroup.
 		if m.Swap != nil && *m.Swap > 0 {
 			res.MemorySwapBytes = *m.Swap
 		}
-		if m.Reservation != nil || m.Kernel != nil || m.KernelTCP != nil || m.Swappiness != nil || m.DisableOOMKiller != nil {
-			return errors.New("linux.resources.memory: only limit and swap are supported yet")
+		if m.Reservation != nil {
+			switch v := *m.Reservation; {
+			case v > 0:
+				res.MemoryReservationBytes = v
+			case v < -1:
+				return fmt.Errorf("linux.resources.memory.reservation: %d: want a size, or -1 for none", v)
+			}
+		}
+		if m.Swappiness != nil && *m.Swappiness != unsetSwappiness {
+			if *m.Swappiness > cgroup.MaxSwappiness {
+				return fmt.Errorf("linux.resources.memory.swappiness: %d is above the maximum of %d", *m.Swappiness, cgroup.MaxSwappiness)
+			}
+			res.MemorySwappiness = m.Swappiness
+		}
+		if m.DisableOOMKiller != nil {
+			res.DisableOOMKiller = *m.DisableOOMKiller
+		}
+		// Kernel memory limits went with kmem accounting's own limit
+		// (Linux 5.16 dropped memory.kmem.limit_in_bytes; kmem.tcp is
+		// v1 only and deprecated): runc ignores both with a warning.
+		if m.Kernel != nil || m.KernelTCP != nil {
+			*warnings = append(*warnings, "linux.resources.memory.kernel, kernelTCP: ignored (kernel memory limits are gone from the kernel; runc ignores them too)")
 		}
 	}
 	if cpu := r.CPU; cpu != nil {
 		if cpu.Shares != nil {
 			res.CPUShares = *cpu.Shares
 		}
+		period := uint64(100000)
+		if cpu.Period != nil && *cpu.Period > 0 {
+			period = *cpu.Period
+			res.CPUPeriod = period
+		}
 		if cpu.Quota != nil && *cpu.Quota > 0 {
-			period := uint64(100000)
-			if cpu.Period != nil && *cpu.Period > 0 {
-				period = *cpu.Period
-			}
 			res.CPUs = float64(*cpu.Quota) / float64(period)
 		}
-		res.Cpuset = cpu.Cpus
-		if cpu.Mems != "" || cpu.RealtimeRuntime != nil || cpu.RealtimePeriod != nil || cpu.Idle != nil {
-			return errors.New("linux.resources.cpu: mems, realtime and idle are not supported yet")
+		res.Cpuset, res.CpusetMems = cpu.Cpus, cpu.Mems
+		if cpu.RealtimeRuntime != nil || cpu.RealtimePeriod != nil || cpu.Idle != nil {
+			return errors.New("linux.resources.cpu: realtimeRuntime, realtimePeriod and idle are not supported yet")
 		}
 	}
 	if pids := r.Pids; pids != nil && pids.Limit != nil && *pids.Limit > 0 {

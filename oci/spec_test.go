@@ -41,8 +41,8 @@ func TestTranslate(t *testing.T) {
 		t.Errorf("credentials: %+v", cmd.Credentials)
 	case iso.PID != executor.ModePrivate || iso.Net != executor.ModeNone || iso.IPC != executor.ModeHost:
 		t.Errorf("namespaces: pid %q net %q ipc %q", iso.PID, iso.Net, iso.IPC)
-	case c.CgroupParent != "kubepods/pod1":
-		t.Errorf("cgroup parent %q", c.CgroupParent)
+	case c.CgroupPath != "/kubepods/pod1/c1":
+		t.Errorf("cgroup path %q", c.CgroupPath)
 	case cmd.Resources.PidsLimit != 100:
 		t.Errorf("resources: %+v", cmd.Resources)
 	case !iso.SeccompUnconfined || !iso.NewPrivileges:
@@ -69,13 +69,31 @@ func TestTranslateRefuses(t *testing.T) {
 		"linux.namespaces cgroup: joining": func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "cgroup", Path: "/proc/1/ns/cgroup"})
 		},
-		"needs a mount namespace":        func(s *specs.Spec) { s.Linux.Namespaces = s.Linux.Namespaces[:1] },
-		"must end in the container's id": func(s *specs.Spec) { s.Linux.CgroupsPath = "/kubepods/other" },
-		"systemd's slice:prefix:name":    func(s *specs.Spec) { s.Linux.CgroupsPath = "system.slice:berth:c1" },
-		"allowing every device":          func(s *specs.Spec) { s.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true}} },
-		"process.apparmorProfile":        func(s *specs.Spec) { s.Process.ApparmorProfile = "x" },
-		"given without a user namespace": func(s *specs.Spec) { s.Linux.UIDMappings = []specs.LinuxIDMapping{{Size: 1}} },
-		"linux.resources.memory":         func(s *specs.Spec) { s.Linux.Resources.Memory = &specs.LinuxMemory{Swappiness: new(uint64)} },
+		"given without a user namespace":                        func(s *specs.Spec) { s.Linux.UIDMappings = []specs.LinuxIDMapping{{Size: 1}} },
+		"needs a mount namespace":                               func(s *specs.Spec) { s.Linux.Namespaces = s.Linux.Namespaces[:1] },
+		`linux.cgroupsPath "/a/../../b": must not contain ".."`: func(s *specs.Spec) { s.Linux.CgroupsPath = "/a/../../b" },
+		`linux.cgroupsPath "../x": must not contain ".."`:       func(s *specs.Spec) { s.Linux.CgroupsPath = "../x" },
+		`linux.cgroupsPath "/": names the cgroup root`:          func(s *specs.Spec) { s.Linux.CgroupsPath = "/" },
+		`linux.cgroupsPath "./": names the cgroup root`:         func(s *specs.Spec) { s.Linux.CgroupsPath = "./" },
+		`linux.cgroupsPath "/a\x00b": contains a NUL byte`:      func(s *specs.Spec) { s.Linux.CgroupsPath = "/a\x00b" },
+		"systemd's slice:prefix:name":                           func(s *specs.Spec) { s.Linux.CgroupsPath = "system.slice:berth:c1" },
+		"allowing every device":                                 func(s *specs.Spec) { s.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true}} },
+		"process.apparmorProfile":                               func(s *specs.Spec) { s.Process.ApparmorProfile = "x" },
+		"linux.resources.memory.swappiness: 101 is above the maximum of 100": func(s *specs.Spec) {
+			s.Linux.Resources.Memory = &specs.LinuxMemory{Swappiness: ptr(uint64(101))}
+		},
+		"linux.resources.memory.reservation: -2": func(s *specs.Spec) {
+			s.Linux.Resources.Memory = &specs.LinuxMemory{Reservation: ptr(int64(-2))}
+		},
+		"linux.resources: Resources.MemoryReservationBytes: 64M is above --memory (32M)": func(s *specs.Spec) {
+			s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: ptr(int64(32 << 20)), Reservation: ptr(int64(64 << 20))}
+		},
+		`linux.resources: Resources.CpusetMems: invalid memory node list "0-x"`: func(s *specs.Spec) {
+			s.Linux.Resources.CPU = &specs.LinuxCPU{Mems: "0-x"}
+		},
+		"linux.resources.cpu: realtimeRuntime": func(s *specs.Spec) {
+			s.Linux.Resources.CPU = &specs.LinuxCPU{RealtimeRuntime: ptr(int64(1))}
+		},
 		"mounts /x: uidMappings": func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/x", UIDMappings: []specs.LinuxIDMapping{{}}})
 		},
@@ -87,6 +105,65 @@ func TestTranslateRefuses(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: Translate = %v", want, err)
 		}
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestTranslateCgroupsPath: cgroupsPath is the container's cgroup as
+// given, whatever its last element and however deep.
+func TestTranslateCgroupsPath(t *testing.T) {
+	for given, want := range map[string]string{
+		"":                             "",
+		"/cgrouptest":                  "/cgrouptest",
+		"/kubepods/pod1/other":         "/kubepods/pod1/other",
+		"testdir/cgrouptest/container": "testdir/cgrouptest/container",
+		"/a//b/./c/":                   "/a/b/c",
+	} {
+		s := base()
+		s.Linux.CgroupsPath = given
+		c, err := Translate(s, "/b", "c1")
+		if err != nil {
+			t.Errorf("%q: %v", given, err)
+			continue
+		}
+		if c.CgroupPath != want {
+			t.Errorf("%q: CgroupPath %q, want %q", given, c.CgroupPath, want)
+		}
+	}
+}
+
+// TestTranslateResources: the memory and cpuset settings runc applies
+// reach berth's Resources; kernel memory limits are a warning, as in runc.
+func TestTranslateResources(t *testing.T) {
+	s := base()
+	s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: ptr(int64(64 << 20)), Reservation: ptr(int64(32 << 20)),
+		Swappiness: ptr(uint64(10)), DisableOOMKiller: ptr(true), Kernel: ptr(int64(1 << 20)), KernelTCP: ptr(int64(1 << 20))}
+	s.Linux.Resources.CPU = &specs.LinuxCPU{Cpus: "0-1", Mems: "0"}
+	c, err := Translate(s, "/b", "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Command.Resources
+	switch {
+	case r.MemoryBytes != 64<<20 || r.MemoryReservationBytes != 32<<20:
+		t.Errorf("memory %d, reservation %d", r.MemoryBytes, r.MemoryReservationBytes)
+	case r.MemorySwappiness == nil || *r.MemorySwappiness != 10 || !r.DisableOOMKiller:
+		t.Errorf("swappiness %v, disableOOMKiller %v", r.MemorySwappiness, r.DisableOOMKiller)
+	case r.Cpuset != "0-1" || r.CpusetMems != "0":
+		t.Errorf("cpus %q mems %q", r.Cpuset, r.CpusetMems)
+	}
+	if n := len(c.Warnings); n != 2 || !strings.Contains(c.Warnings[1], "linux.resources.memory.kernel, kernelTCP: ignored") {
+		t.Errorf("warnings %q: want the ambient one and the kernel memory one", c.Warnings)
+	}
+
+	// -1 is "unset" for swappiness (as uint64) and reservation.
+	s.Linux.Resources.Memory = &specs.LinuxMemory{Swappiness: ptr(^uint64(0)), Reservation: ptr(int64(-1))}
+	if c, err = Translate(s, "/b", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.Command.Resources; r.MemorySwappiness != nil || r.MemoryReservationBytes != 0 {
+		t.Errorf("-1: swappiness %v reservation %d, want unset", r.MemorySwappiness, r.MemoryReservationBytes)
 	}
 }
 

@@ -410,11 +410,17 @@ func TestAttackOCIRefusedConfigs(t *testing.T) {
 			cfgProcess(c)["rlimits"] = []map[string]any{{"type": "RLIMIT_NOFILE", "hard": 1 << 30, "soft": 1 << 30}}
 		}},
 		{"unknown capability", "CAP_NOT_A_CAP", func(c map[string]any, _ string) { setCaps(c, "CAP_NOT_A_CAP") }},
-		{"cgroupsPath under root", "directly under the root", func(c map[string]any, _ string) {
+		{"cgroupsPath climbing", `linux.cgroupsPath "/../../x/../`, func(c map[string]any, _ string) {
 			cfgLinux(c)["cgroupsPath"] = "/../../x/../" + c["__id"].(string)
 		}},
-		{"cgroupsPath not the id", "must end in the container's id", func(c map[string]any, _ string) {
+		{"cgroupsPath climbing out of its own", `must not contain ".."`, func(c map[string]any, _ string) {
 			cfgLinux(c)["cgroupsPath"] = "/berth/" + c["__id"].(string) + "/.."
+		}},
+		{"cgroupsPath relative climbing", `linux.cgroupsPath "x/../../y": must not contain ".."`, func(c map[string]any, _ string) {
+			cfgLinux(c)["cgroupsPath"] = "x/../../y"
+		}},
+		{"cgroupsPath the root", `linux.cgroupsPath "/": names the cgroup root`, func(c map[string]any, _ string) {
+			cfgLinux(c)["cgroupsPath"] = "/"
 		}},
 	}
 	for _, c := range cases {

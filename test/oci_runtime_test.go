@@ -523,7 +523,8 @@ func TestOCIUpdate(t *testing.T) {
 		{`{"pids":{"limit":42}}`, "", true},
 		{`{"pids":`, "--resources", false},
 		{`{"devices":[{"allow":true,"type":"c","major":10,"minor":232,"access":"rwm"}]}`, "devices", false},
-		{`{"memory":{"swappiness":10}}`, "linux.resources.memory", false},
+		{`{"memory":{"swappiness":101}}`, "linux.resources.memory.swappiness: 101 is above the maximum of 100", false},
+		{`{"cpu":{"mems":"0-x"}}`, "linux.resources: Resources.CpusetMems", false},
 	} {
 		f := filepath.Join(dir, "r.json")
 		if err := os.WriteFile(f, []byte(c.body), 0o600); err != nil {

@@ -107,17 +107,18 @@ func createContainer(g *global, args []string, name string) (string, error) {
 	c.Command.WaitForStart = true
 	// The container's stdio is ours, handed over as is.
 	c.Command.Stdin, c.Command.Stdout, c.Command.Stderr = os.Stdin, os.Stdout, os.Stderr
-	parent := c.CgroupParent
-	if parent == "" {
-		parent = defaultCgroupParent
-	}
 	// containerd's runc shim finds a container's cgroups through its pid
 	// and reads its metrics and OOM events from the v1 controllers on a
 	// v1 or hybrid host: the container joins them all, limits or not.
-	e := executor.New(executor.Config{StateDir: g.root, CgroupParent: parent, KeepState: true, ExternalReaper: true,
+	// cpuset is left out (the shim reads nothing there): a cpuset limit
+	// joins it, and its new cgroup gets the parent's cpus and mems where
+	// the limit gives none, without which v1 admits no process.
+	e := executor.New(executor.Config{StateDir: g.root, CgroupParent: defaultCgroupParent, CgroupPath: c.CgroupPath,
+		KeepState: true, ExternalReaper: true,
 		CgroupV1Controllers: []string{"memory", "cpu", "cpuacct", "pids", "blkio"},
 		// A bundle's cgroupsPath names a parent of the caller's (a pod's,
-		// a slice): device control goes on the container's own cgroup.
+		// a slice), or none: device control goes on the container's own
+		// cgroup.
 		CgroupSharedParent: true})
 	ps, err := e.Launch(c.Command)
 	if err != nil {
@@ -401,9 +402,12 @@ func update(g *global, args []string) error {
 	if err := json.Unmarshal(body, &lr); err != nil {
 		return fmt.Errorf("--resources: %w", err)
 	}
-	res, devs, err := oci.Resources(&lr)
+	res, devs, warnings, err := oci.Resources(&lr)
 	if err != nil {
 		return err
+	}
+	for _, w := range warnings {
+		logLine(g, "warning", w)
 	}
 	if len(devs) > 0 {
 		return errors.New("--resources: devices: a running container's devices cannot change yet")
