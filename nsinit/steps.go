@@ -94,6 +94,9 @@ var credentialSteps = []step{
 	// Before any filter: close_range is newer than many profiles. Nothing
 	// after this opens an fd without close-on-exec.
 	{"close fds", closeFds},
+	// Before any filter too: a profile may refuse getcwd, which the check
+	// that the directory lies inside the task's root takes.
+	{"cwd", enterCwd},
 	// Without no_new_privs (a bundle that asks for new privileges), loading
 	// a filter needs CAP_SYS_ADMIN, which only holds until the capability
 	// step: it is loaded here instead of last, and the steps after it run
@@ -127,7 +130,6 @@ var credentialSteps = []step{
 		}
 		return caps.Apply(c.plan.Caps, c.plan.UserCaps, true)
 	}},
-	{"cwd", enterCwd},
 	{"signals", resetSignals},
 	{"umask", func(c *child) error {
 		if c.plan.Umask != nil {

@@ -328,6 +328,9 @@ func TestOCIRefusesWhatItCannotApply(t *testing.T) {
 // noNewPrivileges false (runtime-tools' and Kubernetes' usual config) gets
 // its filter, loaded before the capabilities are dropped, and no
 // no_new_privs.
+//
+// The filter refuses getcwd too, as runtime-tools' linux_seccomp does: the
+// setup steps that run under it must not need it.
 func TestOCISeccompWithNewPrivileges(t *testing.T) {
 	t.Parallel()
 	tk := newTask(t)
@@ -341,7 +344,7 @@ func TestOCISeccompWithNewPrivileges(t *testing.T) {
 	}
 	cfg["process"].(map[string]any)["noNewPrivileges"] = false
 	cfg["linux"].(map[string]any)["seccomp"] = map[string]any{"defaultAction": "SCMP_ACT_ALLOW",
-		"syscalls": []map[string]any{{"names": []string{"getpid"}, "action": "SCMP_ACT_ERRNO", "errnoRet": 13}}}
+		"syscalls": []map[string]any{{"names": []string{"getpid", "getcwd"}, "action": "SCMP_ACT_ERRNO", "errnoRet": 13}}}
 	b, _ = json.Marshal(cfg)
 	if err := os.WriteFile(p, b, 0o644); err != nil {
 		t.Fatal(err)
