@@ -7,6 +7,7 @@ import (
 
 	"github.com/berthrun/berth/cgroup"
 	"github.com/berthrun/berth/mounts"
+	"github.com/berthrun/berth/nsinit"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -87,6 +88,10 @@ type Command struct {
 	// executor that leaves the task to another reaper (Config.ExternalReaper:
 	// OCI's create, whose caller reaps).
 	WaitForStart bool
+
+	// Hooks are programs run while the task is set up (OCI's hooks that
+	// run before the task's command).
+	Hooks Hooks
 
 	// StopSignal and StopGrace are recorded in the task's state as the
 	// defaults Store.Stop uses (the CLI's --stop-signal and --grace).
@@ -213,6 +218,30 @@ type Isolation struct {
 	// ptys) and the device nodes bound in with Mounts.
 	Devices []cgroup.DeviceRule
 }
+
+// Hooks are run during a task's setup, in order: Runtime in the caller,
+// then CreateContainer and StartContainer inside the task.
+type Hooks struct {
+	// Runtime is called in the caller's process once the task's
+	// namespaces and mounts exist, before its pivot_root, with the pid of
+	// its init stage (OCI's prestart and createRuntime hooks, run by the
+	// runtime); the setup waits for it, and an error fails the launch.
+	Runtime func(pid int) error
+	// CreateContainer run right after Runtime, in the task's namespaces
+	// and before its pivot_root: Path is a host path (the task's mount
+	// namespace still holds the host's tree). StartContainer run inside
+	// the task's root, as the task, right before its command: after
+	// Store.Start with WaitForStart, where a failure fails the start and
+	// ends the task, or as the last setup step otherwise.
+	CreateContainer, StartContainer []Hook
+	// State, when set, makes what each hook of the task reads on its
+	// stdin (OCI's state) from the init stage's pid.
+	State func(pid int) []byte
+}
+
+// Hook is a program of Hooks: Path run with Args (Args[0] its name; Path
+// when empty) and Env, killed after Timeout seconds (0: none).
+type Hook = nsinit.Hook
 
 // DeviceNode is a device node of Isolation.DeviceNodes.
 type DeviceNode = mounts.Node

@@ -394,7 +394,7 @@ func startExec(ctx context.Context, tg *execTarget, plan *nsinit.Plan, leaf *cgr
 	}
 	res, err := (*setupResult)(nil), nsinit.SendPlan(conn, plan)
 	if err == nil {
-		res, err = awaitSetup(rcv, func(string) {}, false)
+		res, err = awaitSetup(rcv, func(string) {}, false, nil)
 	}
 	if err != nil {
 		var se *SetupError

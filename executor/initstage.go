@@ -65,7 +65,7 @@ type setupResult struct {
 // execve. mark is called after ready ("init stage setup") and after the
 // exec ("exec"). A failed step is a *SetupError; on any error the console
 // is closed.
-func awaitSetup(rcv *nsinit.Receiver, mark func(string), gated bool) (res *setupResult, err error) {
+func awaitSetup(rcv *nsinit.Receiver, mark func(string), gated bool, pause func() error) (res *setupResult, err error) {
 	res = &setupResult{}
 	defer func() {
 		if err != nil && res.console != nil {
@@ -74,6 +74,17 @@ func awaitSetup(rcv *nsinit.Receiver, mark func(string), gated bool) (res *setup
 		}
 	}()
 	m, err := rcv.Expect(nsinit.MsgReady)
+	if err == nil && m.Type == nsinit.MsgHooks {
+		if pause == nil {
+			return res, fmt.Errorf("init stage: paused for hooks it was not given")
+		}
+		mark("init stage mounts")
+		if err := pause(); err != nil {
+			return res, err
+		}
+		mark("hooks")
+		m, err = rcv.Expect(nsinit.MsgReady)
+	}
 	if fd := rcv.TakeConsole(); fd >= 0 {
 		var cerr error
 		if res.console, cerr = consoleFile(fd); cerr != nil && err == nil {

@@ -274,6 +274,9 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 	if err := conn.SetDeadline(time.Now().Add(e.cfg.SetupTimeout)); err != nil {
 		return fmt.Errorf("sync socket: %w", err)
 	}
+	if cmd.Hooks.State != nil {
+		s.plan.HookState = string(cmd.Hooks.State(t.pid))
+	}
 	if err := nsinit.SendPlan(conn, s.plan); err != nil {
 		return err
 	}
@@ -286,7 +289,23 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 		return err
 	}
 	mark("state")
-	res, err := awaitSetup(rcv, mark, cmd.WaitForStart)
+	var pause func() error
+	if rt := cmd.Hooks.Runtime; rt != nil {
+		pause = func() error {
+			// The hooks take their time: the setup's deadline starts
+			// again after them.
+			err := rt(t.pid)
+			if derr := conn.SetDeadline(time.Now().Add(e.cfg.SetupTimeout)); err == nil {
+				err = derr
+			}
+			if err != nil {
+				return err
+			}
+			_, err = conn.Write([]byte(nsinit.ResumeLine + "\n"))
+			return err
+		}
+	}
+	res, err := awaitSetup(rcv, mark, cmd.WaitForStart, pause)
 	var se *SetupError
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded):

@@ -73,16 +73,28 @@ func (s *Store) Start(id string) error {
 		return fmt.Errorf("start %q: %w", id, err)
 	}
 	deadline := time.Now().Add(startTimeout)
-	buf := make([]byte, 1)
+	buf := make([]byte, 4096)
 	started := false
+	// After the start byte, the init stage writes why it fails, if it
+	// does (a startContainer hook), before it exits.
+	var failure []byte
 	for {
 		n, err := unix.Read(fd, buf)
 		switch {
-		case n == 1:
+		case n > 0:
 			// Released; the init stage holds its end until its execve.
-			started = true
+			data := buf[:n]
+			if !started {
+				started, data = true, data[1:]
+			}
+			if len(failure) < 4096 {
+				failure = append(failure, data...)
+			}
 		case started && err == nil && n == 0:
 			// End of file: the command runs (or the process died).
+			if len(failure) > 0 {
+				return fmt.Errorf("start %q: %s", id, failure)
+			}
 			return nil
 		case err == nil && n == 0:
 			// No writer: the init stage died at the gate, or has not

@@ -213,6 +213,19 @@ func check(cmd *Command) (*spec, error) {
 			return nil, fmt.Errorf("stop signal: %w", err)
 		}
 	}
+	for _, hs := range []struct {
+		name  string
+		hooks []Hook
+	}{{"create container", cmd.Hooks.CreateContainer}, {"start container", cmd.Hooks.StartContainer}} {
+		for i, h := range hs.hooks {
+			if !filepath.IsAbs(h.Path) {
+				return nil, fmt.Errorf("%s hook [%d] %q: path must be absolute", hs.name, i, h.Path)
+			}
+			if h.Timeout < 0 {
+				return nil, fmt.Errorf("%s hook [%d] %s: timeout %d: must not be negative", hs.name, i, h.Path, h.Timeout)
+			}
+		}
+	}
 	if cmd.StopGrace < 0 {
 		return nil, fmt.Errorf("stop grace %s: must not be negative", cmd.StopGrace)
 	}
@@ -233,6 +246,8 @@ func check(cmd *Command) (*spec, error) {
 	if capSets != nil {
 		s.plan.CapSets = capSets
 	}
+	s.plan.PauseForHooks = cmd.Hooks.Runtime != nil
+	s.plan.CreateHooks, s.plan.StartHooks = cmd.Hooks.CreateContainer, cmd.Hooks.StartContainer
 	if s.plan.Sysctl, err = checkSysctls(iso.Sysctl, iso); err != nil {
 		return nil, err
 	}

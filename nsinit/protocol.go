@@ -16,6 +16,11 @@ package nsinit
 //	                                        the pty the child opened inside
 //	                                        the task, as SCM_RIGHTS on the
 //	                                        message's bytes
+//	child  -> parent  {"type":"hooks"}      with Plan.PauseForHooks, after the
+//	                                        task's mounts, before pivot_root:
+//	                                        the parent runs its hooks, then
+//	parent -> child   {"type":"resume"}     lets the child go on (anything
+//	                                        else, or end of file, stops it)
 //	child  -> parent  {"type":"ready"}      setup done, about to execve; says
 //	                                        which user the task runs as
 //	child  -> parent  {"type":"error",...}  a step failed; the child exits
@@ -44,7 +49,7 @@ import (
 
 // Version is the protocol version this build speaks. Bump it with every
 // change to Plan or Message.
-const Version = 3
+const Version = 4
 
 // SyncFD is the fd number of the sync socket in the init stage.
 const SyncFD = 3
@@ -64,7 +69,11 @@ const (
 	MsgReady   = "ready"
 	MsgError   = "error"
 	MsgConsole = "console"
+	MsgHooks   = "hooks"
 )
+
+// ResumeLine is the parent's answer to MsgHooks, one line.
+const ResumeLine = `{"type":"resume"}`
 
 // Plan modes.
 const (
@@ -156,6 +165,15 @@ type Plan struct {
 	// StartGate holds the task, set up, between "ready" and execve until
 	// someone opens the fifo at StartFD for reading (launch only).
 	StartGate bool `json:"start_gate,omitempty"`
+	// PauseForHooks stops the init stage after the task's mounts, before
+	// pivot_root, until the parent ran its hooks (MsgHooks).
+	PauseForHooks bool `json:"pause_for_hooks,omitempty"`
+	// CreateHooks run after that pause, before pivot_root; StartHooks
+	// inside the task's root right before its command (after the start
+	// gate). Each reads HookState on its stdin (launch only).
+	CreateHooks []Hook `json:"create_hooks,omitempty"`
+	StartHooks  []Hook `json:"start_hooks,omitempty"`
+	HookState   string `json:"hook_state,omitempty"`
 
 	Args []string `json:"args"`
 	Env  []string `json:"env"`
@@ -178,8 +196,18 @@ type Message struct {
 	Steps []StepTime `json:"steps,omitempty"`
 }
 
+// Hook is a program the init stage runs inside the task: OCI's
+// createContainer and startContainer hooks. Timeout is in seconds; zero is
+// none.
+type Hook struct {
+	Path    string   `json:"path"`
+	Args    []string `json:"args,omitempty"`
+	Env     []string `json:"env,omitempty"`
+	Timeout int      `json:"timeout,omitempty"`
+}
+
 // JoinNS is a namespace to enter: Fd, inherited, of type Type
-// (CLONE_NEWNET, CLONE_NEWIPC or CLONE_NEWUTS).
+// (CLONE_NEWNET, CLONE_NEWIPC, CLONE_NEWUTS or CLONE_NEWNS).
 type JoinNS struct {
 	Fd   int `json:"fd"`
 	Type int `json:"type"`
@@ -359,7 +387,8 @@ func (r *Receiver) Next() (*Message, error) {
 }
 
 // Expect waits for a message of type want. A child error comes back as
-// itself (the caller turns it into a typed error); a console before it is
+// itself (the caller turns it into a typed error), and so does a pause for
+// hooks; a console before it is
 // taken (TakeConsole gives its pty master); anything else is "expected
 // want, got X".
 func (r *Receiver) Expect(want string) (*Message, error) {
@@ -377,7 +406,7 @@ func (r *Receiver) Expect(want string) (*Message, error) {
 			}
 			continue
 		}
-		if m.Type != want && m.Type != MsgError {
+		if m.Type != want && m.Type != MsgError && m.Type != MsgHooks {
 			return nil, fmt.Errorf("expected %s, got %q", want, m.Type)
 		}
 		return m, nil

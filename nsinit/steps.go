@@ -1,9 +1,12 @@
 package nsinit
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"time"
@@ -59,6 +62,7 @@ var steps = append([]step{
 	{"bind root", func(c *child) error { return mounts.BindRoot(c.plan.Root) }},
 	// Binds read host paths, so they come before pivot_root.
 	{"mounts", func(c *child) error { return mounts.Apply(c.plan.Root, c.plan.Mounts) }},
+	{"hooks", pauseForHooks},
 	{"pivot_root", func(c *child) error { return mounts.Pivot(c.plan.Root) }},
 	{"root propagation", func(c *child) error {
 		return when(c.plan.RootPropagation != 0, func() error {
@@ -307,11 +311,24 @@ func execTask(c *child) error {
 		c.times = append(c.times, StepTime{"lookup command", time.Now().UnixNano()})
 	}
 	ids := &UserIDs{UID: c.user.UID, GID: c.user.GID, Groups: c.user.Groups, Home: c.user.Home}
+	if !c.plan.StartGate {
+		// startContainer hooks before ready: a failure is a setup error.
+		if err := runHooks("startContainer", c.plan.StartHooks, c.plan.HookState); err != nil {
+			return err
+		}
+	}
 	if err := writeMessage(c.sock, &Message{Type: MsgReady, User: ids, Steps: c.times}); err != nil {
 		return fmt.Errorf("send ready: %w", err)
 	}
 	if c.plan.StartGate {
-		if err := awaitStart(); err != nil {
+		gate, err := awaitStart()
+		if err != nil {
+			return err
+		}
+		// Nobody reads the sync socket any more: a failure goes to the
+		// start gate's reader (Store.Start) after the start byte.
+		if err := runHooks("startContainer", c.plan.StartHooks, c.plan.HookState); err != nil {
+			unix.Write(gate, []byte(err.Error()))
 			return err
 		}
 	}
@@ -368,17 +385,17 @@ func hasEnv(env []string, key string) bool {
 // written end stays open, close-on-exec: the reader sees end of file when
 // execve has run the command (or the process died), as the parent does on
 // the sync socket.
-func awaitStart() error {
+func awaitStart() (int, error) {
 	p := "/proc/self/fd/" + strconv.Itoa(StartFD)
 	fd, err := unix.Open(p, unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return &os.PathError{Op: "open start gate", Path: p, Err: err}
+		return -1, &os.PathError{Op: "open start gate", Path: p, Err: err}
 	}
 	if _, err = unix.Write(fd, []byte{0}); err != nil {
 		unix.Close(fd)
-		return &os.PathError{Op: "write start gate", Path: p, Err: err}
+		return -1, &os.PathError{Op: "write start gate", Path: p, Err: err}
 	}
-	return nil
+	return fd, nil
 }
 
 // setSysctls writes the plan's kernel parameters under the task's own
@@ -423,4 +440,68 @@ func joinNamespaces(c *child) error {
 		unix.Close(j.Fd)
 	}
 	return nil
+}
+
+// pauseForHooks stops until the parent ran its hooks (OCI's prestart and
+// createRuntime, in the runtime's namespaces), then runs the plan's
+// createContainer hooks: in the task's namespaces, before pivot_root.
+func pauseForHooks(c *child) error {
+	if c.plan.PauseForHooks {
+		if err := writeMessage(c.sock, &Message{Type: MsgHooks}); err != nil {
+			return fmt.Errorf("send hooks: %w", err)
+		}
+		line, err := readLine(c.sock)
+		if err != nil {
+			return fmt.Errorf("wait for the parent's hooks: %w", err)
+		}
+		if string(line) != ResumeLine {
+			return fmt.Errorf("the parent's hooks failed")
+		}
+	}
+	return runHooks("createContainer", c.plan.CreateHooks, c.plan.HookState)
+}
+
+// runHooks runs hooks in order, each with state on its stdin and killed at
+// its timeout; the first failure is returned, naming it.
+func runHooks(kind string, hooks []Hook, state string) error {
+	if len(hooks) == 0 {
+		return nil
+	}
+	// The sync socket, the start gate and any joined namespace fd stay
+	// out of the hooks.
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return err
+	}
+	for i, h := range hooks {
+		if err := runHook(h, state); err != nil {
+			return fmt.Errorf("hooks.%s[%d] %s: %w", kind, i, h.Path, err)
+		}
+	}
+	return nil
+}
+
+func runHook(h Hook, state string) error {
+	ctx := context.Background()
+	if h.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Duration(h.Timeout)*time.Second)
+		defer cancel()
+	}
+	args := h.Args
+	if len(args) == 0 {
+		args = []string{h.Path}
+	}
+	cmd := exec.CommandContext(ctx, h.Path)
+	cmd.Args, cmd.Env = args, h.Env
+	cmd.Stdin = strings.NewReader(state)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	switch {
+	case ctx.Err() != nil:
+		return fmt.Errorf("timed out after %ds", h.Timeout)
+	case err != nil && out.Len() > 0:
+		return fmt.Errorf("%w: %s", err, bytes.TrimSpace(out.Bytes()))
+	}
+	return err
 }

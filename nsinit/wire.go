@@ -136,6 +136,14 @@ func decodePlan(b []byte) (Plan, error) {
 			p.StartGate, err = d.boolean()
 		case "join":
 			p.Join, err = d.joins()
+		case "pause_for_hooks":
+			p.PauseForHooks, err = d.boolean()
+		case "create_hooks":
+			p.CreateHooks, err = d.hooks()
+		case "start_hooks":
+			p.StartHooks, err = d.hooks()
+		case "hook_state":
+			p.HookState, err = d.str()
 		case "args":
 			p.Args, err = d.strs()
 		case "env":
@@ -304,6 +312,37 @@ func (d *jdec) joins() ([]JoinNS, error) {
 			return err
 		})
 		out = append(out, j)
+		return err
+	})
+	return out, err
+}
+
+func (d *jdec) hooks() ([]Hook, error) {
+	if d.null() {
+		return nil, nil
+	}
+	var out []Hook
+	err := d.array(func() error {
+		var h Hook
+		err := d.object(func(key string) error {
+			var err error
+			switch key {
+			case "path":
+				h.Path, err = d.str()
+			case "args":
+				h.Args, err = d.strs()
+			case "env":
+				h.Env, err = d.strs()
+			case "timeout":
+				var v int64
+				v, err = d.int(0, 1<<31-1)
+				h.Timeout = int(v)
+			default:
+				return fmt.Errorf("json: unknown field %q", key)
+			}
+			return err
+		})
+		out = append(out, h)
 		return err
 	})
 	return out, err

@@ -119,11 +119,16 @@ func Translate(s *specs.Spec, bundle, id string) (*Container, error) {
 		iso.Ulimits = append(iso.Ulimits, executor.Ulimit{Name: rl.Type, Soft: rl.Soft, Hard: rl.Hard})
 	}
 	iso.OOMScoreAdj = p.OOMScoreAdj
-	// createContainer and startContainer run inside the container's
-	// namespaces at pause points of the init stage berth does not have
-	// yet; the others run in berth-oci (cmd/berth-oci/hooks.go).
-	if s.Hooks != nil && len(s.Hooks.CreateContainer)+len(s.Hooks.StartContainer) > 0 {
-		return nil, errors.New("hooks.createContainer, hooks.startContainer: not supported yet")
+	// createContainer and startContainer run inside the container, by its
+	// init stage; the others run in berth-oci (cmd/berth-oci/hooks.go).
+	if h := s.Hooks; h != nil {
+		var err error
+		if cmd.Hooks.CreateContainer, err = hooks("createContainer", h.CreateContainer); err != nil {
+			return nil, err
+		}
+		if cmd.Hooks.StartContainer, err = hooks("startContainer", h.StartContainer); err != nil {
+			return nil, err
+		}
 	}
 	for _, m := range s.Mounts {
 		if m.UIDMappings != nil || m.GIDMappings != nil {
@@ -381,6 +386,26 @@ func resources(r *specs.LinuxResources, res *executor.Resources, devs *[]cgroup.
 		*devs = append(*devs, rule)
 	}
 	return nil
+}
+
+// hooks translates one kind of a config's hooks that berth's init stage
+// runs.
+func hooks(kind string, in []specs.Hook) ([]executor.Hook, error) {
+	var out []executor.Hook
+	for i, h := range in {
+		if !filepath.IsAbs(h.Path) {
+			return nil, fmt.Errorf("hooks.%s[%d].path %q: must be absolute", kind, i, h.Path)
+		}
+		x := executor.Hook{Path: h.Path, Args: h.Args, Env: h.Env}
+		if h.Timeout != nil {
+			if *h.Timeout <= 0 {
+				return nil, fmt.Errorf("hooks.%s[%d].timeout %d: must be positive", kind, i, *h.Timeout)
+			}
+			x.Timeout = *h.Timeout
+		}
+		out = append(out, x)
+	}
+	return out, nil
 }
 
 func idMappings(in []specs.LinuxIDMapping) []executor.IDMapping {

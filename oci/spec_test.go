@@ -57,9 +57,14 @@ func TestTranslate(t *testing.T) {
 
 func TestTranslateRefuses(t *testing.T) {
 	for want, patch := range map[string]func(s *specs.Spec){
-		"process: missing":      func(s *specs.Spec) { s.Process = nil },
-		"process.args: empty":   func(s *specs.Spec) { s.Process.Args = nil },
-		"hooks.createContainer": func(s *specs.Spec) { s.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{{Path: "/x"}}} },
+		"process: missing":    func(s *specs.Spec) { s.Process = nil },
+		"process.args: empty": func(s *specs.Spec) { s.Process.Args = nil },
+		`hooks.createContainer[0].path "x": must be absolute`: func(s *specs.Spec) {
+			s.Hooks = &specs.Hooks{CreateContainer: []specs.Hook{{Path: "x"}}}
+		},
+		"hooks.startContainer[1].timeout 0: must be positive": func(s *specs.Spec) {
+			s.Hooks = &specs.Hooks{StartContainer: []specs.Hook{{Path: "/x"}, {Path: "/y", Timeout: new(0)}}}
+		},
 		"a new user namespace needs both": func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "user"})
 		},

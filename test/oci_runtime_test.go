@@ -290,8 +290,8 @@ func TestOCIRefusesWhatItCannotApply(t *testing.T) {
 	tk := newTask(t)
 	root := filepath.Join(t.TempDir(), "root")
 	for field, patch := range map[string]func(cfg map[string]any){
-		"hooks.createContainer": func(c map[string]any) {
-			c["hooks"] = map[string]any{"createContainer": []map[string]any{{"path": "/bin/true"}}}
+		"process.selinuxLabel": func(c map[string]any) {
+			c["process"].(map[string]any)["selinuxLabel"] = "system_u:system_r:container_t:s0"
 		},
 		// The host's, not the container's own namespaces'.
 		"sysctl kernel.core_pattern": func(c map[string]any) {

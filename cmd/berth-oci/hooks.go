@@ -8,8 +8,45 @@ import (
 	"os/exec"
 	"time"
 
+	"github.com/berthrun/berth/executor"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
+
+// setHooks gives the container the config's hooks that run before its
+// command: prestart and createRuntime in berth-oci, at the init stage's
+// pause after the container's mounts and before its pivot_root (a failing
+// one fails create); createContainer and startContainer, which the init
+// stage runs, the container's state for their stdin. Each gets the state
+// as of its run: "creating" (prestart: "created"), with the init stage's
+// pid.
+func setHooks(cmd *executor.Command, spec *specs.Spec, id, bundle string) {
+	h := spec.Hooks
+	if h == nil {
+		return
+	}
+	state := func(pid int) *stateJSON {
+		return &stateJSON{OCIVersion: specs.Version, ID: id, Pid: pid, Status: "creating", Bundle: bundle,
+			Rootfs: cmd.TaskDir, Created: time.Now(), Annotations: spec.Annotations}
+	}
+	if len(h.Prestart)+len(h.CreateRuntime) > 0 {
+		cmd.Hooks.Runtime = func(pid int) error {
+			// prestart's state says "created", as runtime-tools and crun
+			// have it (runc says "creating").
+			st := state(pid)
+			st.Status = executor.StatusCreated
+			if err := runHooks("prestart", h.Prestart, st); err != nil {
+				return err
+			}
+			return runHooks("createRuntime", h.CreateRuntime, state(pid))
+		}
+	}
+	if len(h.CreateContainer)+len(h.StartContainer) > 0 {
+		cmd.Hooks.State = func(pid int) []byte {
+			b, _ := json.Marshal(state(pid))
+			return b
+		}
+	}
+}
 
 // runHooks runs hooks in order, each with the container's state on its
 // stdin, in berth-oci's namespaces. The first failure ends the run and is

@@ -105,6 +105,7 @@ func createContainer(g *global, args []string, name string) (string, error) {
 	}
 	c.Command.ConsoleSocket = *console
 	c.Command.WaitForStart = true
+	setHooks(c.Command, spec, id, abs)
 	// The container's stdio is ours, handed over as is.
 	c.Command.Stdin, c.Command.Stdout, c.Command.Stderr = os.Stdin, os.Stdout, os.Stderr
 	// containerd's runc shim finds a container's cgroups through its pid
@@ -135,22 +136,6 @@ func createContainer(g *global, args []string, name string) (string, error) {
 	if err := writeFileAtomic(filepath.Join(g.root, id, ociFile), rec, 0o600); err != nil {
 		return undo(err)
 	}
-	// prestart and createRuntime: after the container's namespaces and
-	// cgroup exist, before start, in berth-oci's namespaces (berth runs
-	// them once the container is set up, after its pivot_root rather than
-	// before it). A failing one fails create.
-	if h := spec.Hooks; h != nil && len(h.Prestart)+len(h.CreateRuntime) > 0 {
-		st, err := stateOf(g, id)
-		if err != nil {
-			return undo(err)
-		}
-		if err := runHooks("prestart", h.Prestart, st); err != nil {
-			return undo(err)
-		}
-		if err := runHooks("createRuntime", h.CreateRuntime, st); err != nil {
-			return undo(err)
-		}
-	}
 	if *pidFile != "" {
 		if err := writeFileAtomic(*pidFile, []byte(strconv.Itoa(ps.Pid)), 0o644); err != nil {
 			return undo(fmt.Errorf("--pid-file: %w", err))
@@ -168,6 +153,11 @@ func start(g *global, args []string) error {
 	if err != nil {
 		return err
 	}
+	return startContainer(g, id)
+}
+
+// startContainer is start's work, for run too.
+func startContainer(g *global, id string) error {
 	// The state poststart hooks get is read before the start: a command
 	// that exits at once would otherwise be reported to them as stopped,
 	// without its pid.
@@ -213,7 +203,8 @@ func runVerb(g *global, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := g.store().Start(id); err != nil {
+	if err := startContainer(g, id); err != nil {
+		_ = removeContainer(g, id, true)
 		return err
 	}
 	if detach {
@@ -223,7 +214,7 @@ func runVerb(g *global, args []string) error {
 	if _, err := unix.Wait4(st.Pid, &ws, 0, nil); err != nil {
 		return err
 	}
-	_ = g.store().Delete(id, true)
+	_ = removeContainer(g, id, true)
 	if ws.Signaled() {
 		return exitError(128 + int(ws.Signal()))
 	}
@@ -308,10 +299,15 @@ func deleteVerb(g *global, args []string) error {
 	if err != nil {
 		return err
 	}
+	return removeContainer(g, id, *force)
+}
+
+// removeContainer is delete's work, for run too.
+func removeContainer(g *global, id string, force bool) error {
 	rec := record(g, id)
 	st, _ := stateOf(g, id)
-	err = g.store().Delete(id, *force)
-	if *force && errors.Is(err, executor.ErrNotFound) {
+	err := g.store().Delete(id, force)
+	if force && errors.Is(err, executor.ErrNotFound) {
 		return nil
 	}
 	if err != nil {
@@ -522,7 +518,7 @@ func features(g *global, args []string) error {
 	f := map[string]any{
 		"ociVersionMin": "1.0.0",
 		"ociVersionMax": specs.Version,
-		"hooks":         []string{"prestart", "createRuntime", "poststart", "poststop"},
+		"hooks":         []string{"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"},
 		"mountOptions":  mountOptions(),
 		"linux": map[string]any{
 			"namespaces": []string{"mount", "pid", "ipc", "uts", "network"},
