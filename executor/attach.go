@@ -131,7 +131,7 @@ func (s *Store) Exec(ctx context.Context, id string, c *ExecCommand) (*ProcessSt
 	if !s.isTask(st, cg) {
 		return nil, fmt.Errorf("exec %q: %w", id, ErrNotRunning)
 	}
-	ps, err := runExec(ctx, &execTarget{id: id, pidfd: fd, cg: cg, settings: x, initPath: s.initPath,
+	ps, err := runExec(ctx, &execTarget{id: id, pid: st.Pid, pidfd: fd, cg: cg, settings: x, initPath: s.initPath,
 		timeout: s.setupTimeout, pdeath: s.KillWithParent, log: s.log}, c)
 	if err != nil {
 		return ps, fmt.Errorf("exec %q: %w", id, err)

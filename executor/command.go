@@ -123,6 +123,16 @@ type Isolation struct {
 	// namespace decides what those paths hold: join only a namespace you
 	// would launch from.
 	PIDPath, MountPath string
+	// Mount is ModePrivate (the default when empty: a mount namespace of
+	// the task's own) or ModeHost: the task shares the host's mount
+	// namespace (an OCI bundle without one). Its task dir, which must be
+	// the caller's, is then bound onto itself and its mounts are made
+	// below that bind on the host (as runc does; they are removed when
+	// the task is cleaned up), and the task is chrooted there: a task that
+	// holds CAP_SYS_CHROOT can leave a chroot, and sees the host's mounts
+	// in its mountinfo. It takes no root propagation, no mount namespace
+	// path and no user namespace.
+	Mount string
 	// Cgroup is ModeHost (the default when empty: the task sees the
 	// host's cgroup paths) or ModePrivate (a cgroup namespace rooted at
 	// its own cgroup).

@@ -91,6 +91,7 @@ const execNamespaces = unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
 // execTarget is a running task to exec into.
 type execTarget struct {
 	id       string
+	pid      int
 	pidfd    int // the task's main process, verified; owned by the caller
 	cg       *cgroup.Manager
 	settings *execSettings
@@ -294,6 +295,18 @@ func startExec(ctx context.Context, tg *execTarget, plan *nsinit.Plan, leaf *cgr
 		return nil, fmt.Errorf("exec: dup pidfd: %w", err)
 	}
 	taskFile := os.NewFile(uintptr(taskFD), "task-pidfd")
+	files := append(stdio, childSock, taskFile)
+	if tg.settings.HostMountNS {
+		root, err := openTaskRoot(tg.pid, tg.pidfd)
+		if err != nil {
+			childSock.Close()
+			taskFile.Close()
+			return nil, err
+		}
+		defer root.Close()
+		files = append(files, root) // nsinit.ChrootFD
+		plan.ExecChroot = true
+	}
 
 	// No Pdeathsig here: the helper arms it itself (Plan.KillWithParent).
 	sys := &syscall.SysProcAttr{Setsid: true}
@@ -302,7 +315,7 @@ func startExec(ctx context.Context, tg *execTarget, plan *nsinit.Plan, leaf *cgr
 	}
 	attr := &os.ProcAttr{
 		Env:   []string{"GOMAXPROCS=1"},
-		Files: append(stdio, childSock, taskFile),
+		Files: files,
 		Sys:   sys,
 	}
 	// The helper is started from a thread that joined the task's

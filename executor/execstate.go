@@ -40,6 +40,9 @@ type execSettings struct {
 	// UserNS says the task has a user namespace of its own, which an
 	// exec joins before anything else.
 	UserNS bool `json:"userns,omitempty"`
+	// HostMountNS says the task shares the host's mount namespace: an
+	// exec chroots into the task's root after joining it.
+	HostMountNS bool `json:"host_mount_ns,omitempty"`
 }
 
 func newExecSettings(s *spec, user *nsinit.UserIDs) *execSettings {
@@ -56,7 +59,7 @@ func newExecSettings(s *spec, user *nsinit.UserIDs) *execSettings {
 	}
 	return &execSettings{User: user, Caps: s.plan.Caps, UserCaps: s.plan.UserCaps, CapSets: s.plan.CapSets, Env: env, Cwd: cwd,
 		Rlimits: s.plan.Rlimits, OOMScoreAdj: s.plan.OOMScoreAdj, Seccomp: s.plan.Seccomp, SeccompFlags: s.plan.SeccompFlags,
-		UserNS: s.cloneFlags&unix.CLONE_NEWUSER != 0}
+		UserNS: s.cloneFlags&unix.CLONE_NEWUSER != 0, HostMountNS: s.plan.HostMountNS}
 }
 
 // write records the settings, readable by root only.

@@ -310,7 +310,7 @@ func (e *Executor) ExecStream(ctx context.Context, c *ExecCommand) (*ProcessStat
 	if e.exited() || !alive(t.pid, t.state.PidStartTime) {
 		return nil, ErrNotRunning
 	}
-	return runExec(ctx, &execTarget{id: t.id, pidfd: fd, cg: t.cg, settings: t.exec, initPath: e.cfg.InitPath,
+	return runExec(ctx, &execTarget{id: t.id, pid: t.pid, pidfd: fd, cg: t.cg, settings: t.exec, initPath: e.cfg.InitPath,
 		timeout: e.cfg.SetupTimeout, pdeath: e.cfg.KillWithParent, log: e.log}, c)
 }
 

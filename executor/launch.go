@@ -32,7 +32,12 @@ type task struct {
 	// (it joined a pid namespace) until cleanup closes it: with
 	// KillWithParent, the task dies with that thread.
 	forkThread chan struct{}
-	created    time.Time
+	// hostRoot, with a task sharing the host's mount namespace, is its
+	// task dir, and hostBase the id of the mount on top of it before the
+	// task's: cleanup takes off what is above.
+	hostRoot string
+	hostBase uint64
+	created  time.Time
 	// state is what state.json says; keep writes the final state there
 	// when the task ends instead of removing it.
 	state *State
@@ -122,6 +127,14 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 	}
 	s.plan.Root = t.root
 	s.plan.KillWithParent = e.cfg.KillWithParent
+	if cmd.Isolation.Mount == ModeHost {
+		base, err := mountID(t.root)
+		if err != nil {
+			return err
+		}
+		t.hostRoot, t.hostBase = t.root, base
+		s.plan.HostMountNS = true
+	}
 	mark("task dir")
 
 	cg, err := cgroup.New(cgroup.Config{
@@ -441,6 +454,13 @@ func setupError(m *nsinit.Message) error {
 // namespace is always made: the task's mounts must never touch the host's.
 func cloneFlags(iso Isolation) (uintptr, error) {
 	flags := uintptr(unix.CLONE_NEWNS)
+	switch iso.Mount {
+	case "", ModePrivate:
+	case ModeHost:
+		flags = 0
+	default:
+		return 0, fmt.Errorf("mount mode %q: want %s or %s", iso.Mount, ModePrivate, ModeHost)
+	}
 	for _, ns := range []struct {
 		name, mode string
 		flag       uintptr
@@ -519,6 +539,12 @@ func (t *task) cleanup(mark func(step string)) error {
 	if t.forkThread != nil {
 		close(t.forkThread)
 		t.forkThread = nil
+	}
+	if t.hostRoot != "" {
+		if err := unmountHostRoot(t.hostRoot, t.hostBase); err != nil {
+			errs = multierror.Append(errs, err)
+		}
+		mark("host mounts")
 	}
 	t.copies.Wait()
 	t.settle()

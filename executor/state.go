@@ -58,6 +58,11 @@ type State struct {
 	Rootfs string `json:"rootfs"`
 	// DefaultRootfs is true when the task runs on the default task dir.
 	DefaultRootfs bool `json:"default_rootfs"`
+	// HostMountRoot, for a task sharing the host's mount namespace, is its
+	// task dir, whose mounts above the one with id HostMountBase are the
+	// task's, taken off when it is deleted.
+	HostMountRoot string `json:"host_mount_root,omitempty"`
+	HostMountBase uint64 `json:"host_mount_base,omitempty"`
 
 	Created  time.Time  `json:"created"`
 	Finished *time.Time `json:"finished,omitempty"`
@@ -93,6 +98,7 @@ func newState(t *task, cfg *Config, cmd *Command) *State {
 		// cgroup: a later verb runs elsewhere.
 		st.CgroupPath = t.cg.Path()
 	}
+	st.HostMountRoot, st.HostMountBase = t.hostRoot, t.hostBase
 	st.PidStartTime, _ = procfs.StartTime(t.pid)
 	st.SupervisorStartTime = ownStartTime()
 	return st

@@ -441,6 +441,11 @@ func (s *Store) purge(id, dir string, st *State) error {
 			return wrapErr("delete", id, err)
 		}
 	}
+	if st.HostMountRoot != "" {
+		if err := unmountHostRoot(st.HostMountRoot, st.HostMountBase); err != nil {
+			return wrapErr("delete", id, err)
+		}
+	}
 	return wrapErr("delete", id, removeState(dir))
 }
 

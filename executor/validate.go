@@ -100,6 +100,18 @@ func check(cmd *Command) (*spec, error) {
 	}
 	s.cloneFlags = flags
 	iso := cmd.Isolation
+	if iso.Mount == ModeHost {
+		switch {
+		case s.defaultRoot:
+			return nil, fmt.Errorf("mount mode host: needs a task dir of the caller's (the default one exists only in a mount namespace of the task's)")
+		case iso.MountPath != "":
+			return nil, fmt.Errorf("mount path %q: given with mount mode host: one or the other", iso.MountPath)
+		case iso.RootPropagation != "":
+			return nil, fmt.Errorf("root propagation %q: with mount mode host the task's root propagation is the host's", iso.RootPropagation)
+		case iso.userNS():
+			return nil, fmt.Errorf("uid mappings: with mount mode host: the host's mount namespace is not the user namespace's")
+		}
+	}
 	if err := checkUserNS(cmd, s.defaultRoot); err != nil {
 		return nil, err
 	}

@@ -19,3 +19,18 @@ func Pivot(root string) error {
 	}
 	return wrap("chdir", "/", unix.Chdir("/"))
 }
+
+// Chroot makes root the task's "/" for a task that shares the host's mount
+// namespace, where pivot_root would move every host process's root:
+// chroot, as runc does for such a bundle. It runs in the child. A task
+// that holds CAP_SYS_CHROOT can leave a chroot; sharing the host's mount
+// namespace is the bundle's choice.
+func Chroot(root string) error {
+	if err := unix.Chdir(root); err != nil {
+		return wrap("chdir", root, err)
+	}
+	if err := unix.Chroot("."); err != nil {
+		return wrap("chroot", root, err)
+	}
+	return wrap("chdir", "/", unix.Chdir("/"))
+}

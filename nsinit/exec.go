@@ -41,5 +41,16 @@ func joinMountNamespace(c *child) error {
 	if err := unix.Setns(TaskFD, unix.CLONE_NEWNS); err != nil {
 		return fmt.Errorf("setns mount namespace: %w", err)
 	}
+	if c.plan.ExecChroot {
+		// The task shares the host's mount namespace, whose "/" setns
+		// moved us to: its root is the directory it was chrooted into.
+		if err := unix.Fchdir(ChrootFD); err != nil {
+			return fmt.Errorf("the task's root: %w", err)
+		}
+		if err := unix.Chroot("."); err != nil {
+			return fmt.Errorf("chroot into the task's root: %w", err)
+		}
+		unix.Close(ChrootFD)
+	}
 	return unix.Close(TaskFD)
 }

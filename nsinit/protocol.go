@@ -64,6 +64,10 @@ const TaskFD = 4
 // runtime's start), writes one byte, and execs.
 const StartFD = 4
 
+// ChrootFD is the fd number, in an exec helper with Plan.ExecChroot, of
+// the task's root directory.
+const ChrootFD = 5
+
 // Message types sent by the child.
 const (
 	MsgReady   = "ready"
@@ -165,6 +169,14 @@ type Plan struct {
 	// StartGate holds the task, set up, between "ready" and execve until
 	// someone opens the fifo at StartFD for reading (launch only).
 	StartGate bool `json:"start_gate,omitempty"`
+	// HostMountNS sets the task up in the host's mount namespace (no
+	// namespace of its own): the host's propagation is left alone and the
+	// task is chrooted into Root instead of pivoted (launch only).
+	HostMountNS bool `json:"host_mount_ns,omitempty"`
+	// ExecChroot makes an exec helper chroot into the directory at
+	// ChrootFD after it joined the task's mount namespace: the task's
+	// root, when the task shares the host's mount namespace.
+	ExecChroot bool `json:"exec_chroot,omitempty"`
 	// PauseForHooks stops the init stage after the task's mounts, before
 	// pivot_root, until the parent ran its hooks (MsgHooks).
 	PauseForHooks bool `json:"pause_for_hooks,omitempty"`

@@ -55,7 +55,8 @@ var steps = append([]step{
 	// spare must not pass that on to the task.
 	{"oom_score_adj", setOOMScoreAdj},
 	// Before any mount: nothing mounted from here on may reach the host.
-	{"propagation", func(c *child) error { return mounts.Propagate() }},
+	// (Not with the host's mount namespace: its propagation is the host's.)
+	{"propagation", func(c *child) error { return when(!c.plan.HostMountNS, mounts.Propagate) }},
 	{"root tmpfs", func(c *child) error {
 		return when(c.plan.RootTmpfs, func() error { return mounts.RootTmpfs(c.plan.Root) })
 	}},
@@ -63,7 +64,12 @@ var steps = append([]step{
 	// Binds read host paths, so they come before pivot_root.
 	{"mounts", func(c *child) error { return mounts.Apply(c.plan.Root, c.plan.Mounts) }},
 	{"hooks", pauseForHooks},
-	{"pivot_root", func(c *child) error { return mounts.Pivot(c.plan.Root) }},
+	{"pivot_root", func(c *child) error {
+		if c.plan.HostMountNS {
+			return mounts.Chroot(c.plan.Root)
+		}
+		return mounts.Pivot(c.plan.Root)
+	}},
 	{"root propagation", func(c *child) error {
 		return when(c.plan.RootPropagation != 0, func() error {
 			return wrapPath("mount propagation", "/", unix.Mount("", "/", "", c.plan.RootPropagation, ""))

@@ -136,6 +136,10 @@ func decodePlan(b []byte) (Plan, error) {
 			p.StartGate, err = d.boolean()
 		case "join":
 			p.Join, err = d.joins()
+		case "host_mount_ns":
+			p.HostMountNS, err = d.boolean()
+		case "exec_chroot":
+			p.ExecChroot, err = d.boolean()
 		case "pause_for_hooks":
 			p.PauseForHooks, err = d.boolean()
 		case "create_hooks":

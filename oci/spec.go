@@ -197,7 +197,9 @@ func linux(l *specs.Linux, c *Container) error {
 		}
 	}
 	if !mountNS {
-		return errors.New("linux.namespaces: berth needs a mount namespace")
+		// The host's: the container is set up in it and chrooted, as
+		// runc does (executor.Isolation.Mount).
+		iso.Mount = executor.ModeHost
 	}
 	if iso.Hostname != "" && iso.UTS != executor.ModePrivate && iso.UTSPath == "" {
 		return errors.New("hostname: needs a uts namespace")

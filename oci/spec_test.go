@@ -75,7 +75,6 @@ func TestTranslateRefuses(t *testing.T) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "cgroup", Path: "/proc/1/ns/cgroup"})
 		},
 		"given without a user namespace":                        func(s *specs.Spec) { s.Linux.UIDMappings = []specs.LinuxIDMapping{{Size: 1}} },
-		"needs a mount namespace":                               func(s *specs.Spec) { s.Linux.Namespaces = s.Linux.Namespaces[:1] },
 		`linux.cgroupsPath "/a/../../b": must not contain ".."`: func(s *specs.Spec) { s.Linux.CgroupsPath = "/a/../../b" },
 		`linux.cgroupsPath "../x": must not contain ".."`:       func(s *specs.Spec) { s.Linux.CgroupsPath = "../x" },
 		`linux.cgroupsPath "/": names the cgroup root`:          func(s *specs.Spec) { s.Linux.CgroupsPath = "/" },
@@ -185,5 +184,17 @@ func TestTranslateUserNamespace(t *testing.T) {
 	want := []executor.IDMapping{{ContainerID: 0, HostID: 200000, Size: 1}, {ContainerID: 5, HostID: 300005, Size: 2}}
 	if len(iso.UIDMappings) != 1 || iso.UIDMappings[0] != (executor.IDMapping{HostID: 100000, Size: 65536}) || !slices.Equal(iso.GIDMappings, want) {
 		t.Errorf("mappings: uid %v gid %v", iso.UIDMappings, iso.GIDMappings)
+	}
+}
+
+func TestTranslateNoMountNamespace(t *testing.T) {
+	s := base()
+	s.Linux.Namespaces = s.Linux.Namespaces[:1]
+	c, err := Translate(s, "/b", "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Command.Isolation.Mount != executor.ModeHost {
+		t.Errorf("no mount namespace: mount mode %q, want host", c.Command.Isolation.Mount)
 	}
 }
