@@ -105,10 +105,10 @@ func (s *Store) Start(id string) error {
 		case err != nil && !errors.Is(err, unix.EAGAIN) && !errors.Is(err, unix.EINTR):
 			return fmt.Errorf("start %q: read start gate: %w", id, err)
 		}
-		if time.Now().After(deadline) {
-			if started {
-				return fmt.Errorf("start %q: the task took its start but did not exec its command within %s", id, startTimeout)
-			}
+		// Once the task took its start, only its startContainer hooks
+		// stand between it and its command, bounded by their own
+		// timeouts; end of file comes with the execve or its death.
+		if !started && time.Now().After(deadline) {
 			return fmt.Errorf("start %q: the task did not take its start within %s", id, startTimeout)
 		}
 		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
