@@ -136,14 +136,16 @@ func newV1(cfg Config, log hclog.Logger, freezer bool) (*v1Group, error) {
 		spec.Devices = v1DeviceSpec(cfg.Devices)
 	}
 	cg, err := cgroup1.New(cgroup1.StaticPath("/"+group), spec, cgroup1.WithHierarchy(v1Hierarchy(root, names)))
-	if err == nil {
+	if err != nil {
+		err = fmt.Errorf("create cgroup %s: %w", group, err)
+	} else {
 		g.cg = cg
 		err = g.applySettings(r)
 	}
 	if err != nil {
 		// The library leaves behind the directories it made before the
 		// write that failed.
-		result := multierror.Append(nil, fmt.Errorf("create cgroup %s: %w", group, err))
+		result := multierror.Append(nil, err)
 		for _, dir := range g.dirs {
 			if err := removeDir(dir); err != nil {
 				result = multierror.Append(result, err)
