@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"github.com/cilium/ebpf/asm"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -38,7 +39,11 @@ import (
 // BPF_PROG_QUERY, one program's info). The task has no CAP_SYS_ADMIN or
 // CAP_BPF and can attach or detach nothing. A hybrid host uses the program
 // and no v1 devices cgroup (the kernel consults both): joining a v1 cgroup
-// costs each launch an RCU grace period (see Hybrid).
+// costs each launch an RCU grace period (see Hybrid). A caller that
+// wants the rules in a v1 devices cgroup as well, where monitors and
+// validators read devices.list, names "devices" in Config.V1Controllers:
+// the task then gets a v1 devices cgroup with the same rules as a v1
+// host's.
 //
 // On a pure v1 host the task joins a devices cgroup of its own, where New
 // writes "a" to devices.deny and then one devices.allow line per allowed
@@ -319,10 +324,15 @@ func attachDeviceProgram(cgroupFD int, prog *deviceProgram, flags uint32) error 
 
 // v1DeviceSpec is what cgroup1 writes to a new v1 devices cgroup: "a" to
 // devices.deny (which empties the list the cgroup inherited and denies by
-// default), then each allowed rule to devices.allow, in that order.
+// default), then each allowed rule to devices.allow: the caller's extra
+// rules first, in their order, then the defaults. The kernel lists them
+// in devices.list in the order written (a rule for a device already
+// listed widens that entry instead), and an allowlist means the same in
+// any order; extra first is the order OCI's validation reads back, the
+// bundle's rules as given (runtime-tools' linux_cgroups_devices).
 func v1DeviceSpec(extra []DeviceRule) []specs.LinuxDeviceCgroup {
 	out := []specs.LinuxDeviceCgroup{{Allow: false, Type: "a", Access: "rwm"}}
-	for _, r := range allowed(extra) {
+	for _, r := range append(slices.Clone(extra), DefaultDevices()...) {
 		out = append(out, specs.LinuxDeviceCgroup{Allow: true, Type: r.Type, Major: ptr(r.Major), Minor: ptr(r.Minor), Access: r.Access})
 	}
 	return out

@@ -488,7 +488,8 @@ func TestV1Devices(t *testing.T) {
 
 	kvm := newTestManager(t, Config{Version: V1, Parent: parent, ID: "kvm",
 		Devices: []DeviceRule{{Type: "c", Major: kvmMajor, Minor: kvmMinor, Access: "rwm"}}})
-	assertFile(t, filepath.Join(kvm.Paths()["devices"], "devices.list"), strings.Join(append(lines, "c 10:232 rwm"), "\n"))
+	// The task's own rules come first, as given, then the defaults.
+	assertFile(t, filepath.Join(kvm.Paths()["devices"], "devices.list"), strings.Join(append([]string{"c 10:232 rwm"}, lines...), "\n"))
 	node = filepath.Join(dir, "kvm-allowed")
 	got = tryDevices(t, nil, func(pid int) {
 		if err := kvm.Join(pid); err != nil {
@@ -675,4 +676,36 @@ func TestSharedParentGetsNoProgram(t *testing.T) {
 			assertDevices(t, "task", got, map[string]string{"open /dev/kmsg": "EPERM", "open /dev/null": "ok"})
 		})
 	}
+}
+
+// TestHybridV1Devices: a hybrid task that asks for the v1 devices
+// hierarchy (V1Controllers) gets a devices cgroup there holding its rules,
+// its own first, as given, then the defaults, beside the BPF program;
+// Delete removes it.
+func TestHybridV1Devices(t *testing.T) {
+	requireCgroupV2(t, unifiedMount)
+	requireCgroupV1(t, "devices")
+	parent := devicesParent(t)
+	extra := []DeviceRule{{Type: "c", Major: 10, Minor: 229, Access: "rwm"}, {Type: "b", Major: 8, Minor: 20, Access: "rw"}, {Type: "b", Major: 10, Minor: 200, Access: "r"}}
+	m, err := New(Config{Version: Hybrid, Parent: parent, ID: "x", Devices: extra, V1Controllers: []string{"devices"}}, testLogger(t))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	paths := m.Paths()
+	dir := paths["devices"]
+	if want := filepath.Join(defaultRoot, "devices", parent, "x"); dir != want {
+		t.Fatalf("Paths() = %v, want devices: %s", paths, want)
+	}
+	var lines []string
+	for _, r := range append(extra, DefaultDevices()...) {
+		lines = append(lines, r.String())
+	}
+	assertFile(t, filepath.Join(dir, "devices.list"), strings.Join(lines, "\n"))
+	if ids, _ := attached(t, paths["unified"]); len(ids) != 1 {
+		t.Errorf("unified cgroup has %d device programs, want its own", len(ids))
+	}
+	if err := m.Delete(); err != nil {
+		t.Fatal(err)
+	}
+	assertRemoved(t, paths)
 }

@@ -20,26 +20,48 @@ type hybridGroup struct {
 	v1  *v1Group // nil until a limit needs one
 }
 
-// checkHybrid checks both halves: the unified mount, and the v1
-// controllers the limits need.
+// splitHybrid divides r between the halves of a hybrid cgroup. The
+// unified half takes Unified, and the hugetlb and rdma limits when the
+// host has no v1 hierarchy for them but may offer the controller on the
+// unified one (this kind of host offers hugetlb there); the v1 half takes
+// the rest.
+func splitHybrid(r Resources, v1Root string) (v1, unified Resources) {
+	v1 = r
+	unified.Unified, v1.Unified = r.Unified, nil
+	if len(r.HugepageLimits) > 0 && !v1Mounted(v1Root, "hugetlb") {
+		unified.HugepageLimits, v1.HugepageLimits = r.HugepageLimits, nil
+	}
+	if len(r.RDMA) > 0 && !v1Mounted(v1Root, "rdma") {
+		unified.RDMA, v1.RDMA = r.RDMA, nil
+	}
+	return v1, unified
+}
+
+// checkHybrid checks both halves: the unified mount and the controllers
+// of its share of the limits, and the v1 controllers of the rest.
 func checkHybrid(cfg Config) error {
-	if err := checkV2(Config{V2Mount: cfg.V2Mount}); err != nil {
+	v1, unified := splitHybrid(cfg.Resources, cfg.V1Root)
+	if err := checkV2(Config{V2Mount: cfg.V2Mount, Resources: unified}); err != nil {
 		return err
 	}
+	cfg.Resources = v1
 	_, err := planV1(cfg, false)
 	return err
 }
 
 func newHybrid(cfg Config, log hclog.Logger) (*hybridGroup, error) {
-	// The unified half gets no limits: its controllers are on v1.
+	// The unified half gets only what the unified hierarchy has the
+	// controller for; the others are on v1.
+	v1Res, unifiedRes := splitHybrid(cfg.Resources, cfg.V1Root)
 	unified := cfg
-	unified.Resources = Resources{}
+	unified.Resources = unifiedRes
 	v2, err := newV2(unified, log)
 	if err != nil {
 		return nil, err
 	}
 	g := &hybridGroup{cfg: cfg, log: log, v2: v2}
-	if len(cfg.Resources.needs()) == 0 && len(cfg.V1Controllers) == 0 {
+	cfg.Resources = v1Res
+	if len(v1Res.needs()) == 0 && len(cfg.V1Controllers) == 0 {
 		return g, nil
 	}
 	if g.v1, err = newV1(cfg, log, false); err != nil {
@@ -111,8 +133,20 @@ func (g *hybridGroup) pids() ([]int, error) { return g.v2.pids() }
 
 // update writes the limits on v1, first creating the v1 cgroups a new limit
 // needs and moving the task's processes into them while it is frozen on
+// the unified hierarchy, and the unified half's share (splitHybrid) on
 // the unified hierarchy.
 func (g *hybridGroup) update(r Resources) error {
+	r, unified := splitHybrid(r, g.cfg.V1Root)
+	if err := g.updateV1(r); err != nil {
+		return err
+	}
+	if len(unified.HugepageLimits)+len(unified.RDMA)+len(unified.Unified) == 0 {
+		return nil
+	}
+	return g.v2.update(unified)
+}
+
+func (g *hybridGroup) updateV1(r Resources) error {
 	if g.v1 == nil {
 		var names []string
 		for _, n := range r.needs() {

@@ -99,8 +99,10 @@ type Config struct {
 	// V1Controllers are v1 controllers the task joins on v1 and hybrid
 	// hosts even without a limit there, those of them that are mounted:
 	// for a monitor that reads a task's v1 files, as containerd's runc
-	// shim does (its metrics and OOM events). Each join costs a launch an
-	// RCU grace period, several ms.
+	// shim does (its metrics and OOM events). The first v1 join costs a
+	// launch an RCU grace period, several ms. "devices" on a hybrid host
+	// gives the task a v1 devices cgroup holding its device rules, beside
+	// the BPF program that enforces them on the unified hierarchy.
 	V1Controllers []string
 }
 
@@ -155,20 +157,28 @@ type hierarchy interface {
 // On v1 the task always gets a freezer cgroup, so that its pids can be
 // listed and frozen, and a devices cgroup, plus a cgroup in each
 // controller a set limit needs (memory; cpu for shares and quota; cpuset;
-// pids). On v2 it gets one directory, with the controllers its limits need
-// enabled in every ancestor's cgroup.subtree_control. A controller a set
-// limit needs that the host lacks is an error naming the flag.
+// pids; blkio; hugetlb; net_cls, net_prio; rdma). On v2 it gets one
+// directory, with the controllers its limits need enabled in every
+// ancestor's cgroup.subtree_control. On hybrid hosts the hugetlb and rdma
+// limits and Unified go to the unified hierarchy unless v1 has the
+// controller (splitHybrid). A controller a set limit needs that the host
+// lacks, or a file the kernel does not have, is an error naming the
+// field, and leaves no cgroup behind.
 //
 // Every task may use only DefaultDevices and cfg.Devices: on v2 and
 // hybrid hosts through a BPF device program on the parent cgroup (or on
 // the task's own when cfg.Devices is set), on v1 through its devices
-// cgroup (see devices.go).
+// cgroup (see devices.go); on hybrid hosts through a v1 devices cgroup as
+// well when cfg.V1Controllers names it.
 func New(cfg Config, log hclog.Logger) (*Manager, error) {
 	cfg, log, err := prepare(cfg, log)
 	if err != nil {
 		return nil, err
 	}
 	if err := cfg.Resources.Validate(); err != nil {
+		return nil, err
+	}
+	if err := checkHugepages(cfg.Resources.HugepageLimits); err != nil {
 		return nil, err
 	}
 	if err := validateDevices(cfg.Devices); err != nil {
@@ -430,6 +440,9 @@ func (m *Manager) Update(r Resources) error {
 	if err := r.Validate(); err != nil {
 		return err
 	}
+	if err := checkHugepages(r.HugepageLimits); err != nil {
+		return err
+	}
 	if err := m.h.update(r); err != nil {
 		return err
 	}
@@ -521,18 +534,22 @@ type need struct {
 	flag       string
 }
 
+// addNeed adds controller to needs unless it is there, named by flag.
+func addNeed(needs []need, controller, flag string) []need {
+	for _, n := range needs {
+		if n.controller == controller {
+			return needs
+		}
+	}
+	return append(needs, need{controller, flag})
+}
+
 // needs lists the controllers r's set limits need, each once, named by the
-// first flag that needs it. The names are the same on v1 and v2.
+// first flag that needs it, as v1 names them (v2 calls blkio io: v2Needs).
+// Unified's keys are v2's alone (v2Needs).
 func (r Resources) needs() []need {
 	var out []need
-	add := func(controller, flag string) {
-		for _, n := range out {
-			if n.controller == controller {
-				return
-			}
-		}
-		out = append(out, need{controller, flag})
-	}
+	add := func(controller, flag string) { out = addNeed(out, controller, flag) }
 	if r.MemoryBytes != 0 {
 		add("memory", "--memory")
 	}
@@ -565,6 +582,37 @@ func (r Resources) needs() []need {
 	}
 	if r.PidsLimit != 0 {
 		add("pids", "--pids-limit")
+	}
+	if r.BlockIO != nil {
+		add("blkio", "Resources.BlockIO")
+	}
+	if len(r.HugepageLimits) > 0 {
+		add("hugetlb", "Resources.HugepageLimits")
+	}
+	if r.NetClassID != nil {
+		add("net_cls", "Resources.NetClassID")
+	}
+	if len(r.NetPriorities) > 0 {
+		add("net_prio", "Resources.NetPriorities")
+	}
+	if len(r.RDMA) > 0 {
+		add("rdma", "Resources.RDMA")
+	}
+	return out
+}
+
+// v2Needs is needs in v2's names, with the controllers of Unified's keys
+// that the hierarchy at mount offers.
+func (r Resources) v2Needs(mount string) []need {
+	var out []need
+	for _, n := range r.needs() {
+		if n.controller == "blkio" {
+			n.controller = "io"
+		}
+		out = addNeed(out, n.controller, n.flag)
+	}
+	for _, n := range unifiedNeeds(r.Unified, mount) {
+		out = addNeed(out, n.controller, n.flag)
 	}
 	return out
 }

@@ -33,4 +33,81 @@ type Resources struct {
 	CpusetMems string
 	// PidsLimit is the most tasks (processes and threads) the cgroup may hold.
 	PidsLimit int64
+	// BlockIO weighs and throttles the task's block I/O (blkio.go); nil
+	// is unset.
+	BlockIO *BlockIO
+	// HugepageLimits cap the task's huge pages, one per page size
+	// (hugetlb.go).
+	HugepageLimits []HugepageLimit
+	// NetClassID tags the task's network packets with a traffic-control
+	// class (v1 net_cls.classid; cgroup v2 has no such controller). nil is
+	// unset.
+	NetClassID *uint32
+	// NetPriorities set the priority of the task's traffic per network
+	// interface (v1 net_prio.ifpriomap; not on cgroup v2).
+	NetPriorities []NetPriority
+	// RDMA limits the task's RDMA resources per device, by device name
+	// (rdma.max).
+	RDMA map[string]RDMALimit
+	// Unified are cgroup v2 files to write in the task's cgroup, by file
+	// name ("memory.high": "64M"), after every other field: on a hybrid
+	// host into its cgroup on the unified hierarchy. Keys that would take
+	// a task's cgroup away from berth are refused (unified.go).
+	Unified map[string]string
+}
+
+// BlockIO is a task's share of block I/O and its caps. Weights run from
+// 10 to 1000 (OCI's and cgroup v1's range); 0 is unset.
+type BlockIO struct {
+	// Weight is the task's default proportional weight (v1 blkio.weight,
+	// or blkio.bfq.weight under BFQ; v2 io.bfq.weight, or io.weight
+	// scaled to its 1-10000).
+	Weight uint16
+	// LeafWeight is the weight of the task's own I/O against that of
+	// cgroups below it (v1 blkio.leaf_weight, which only CFQ had, gone
+	// since Linux 5.0; cgroup v2 has none).
+	LeafWeight uint16
+	// WeightDevice sets weights for single devices.
+	WeightDevice []WeightDevice
+	// ThrottleReadBps, ThrottleWriteBps, ThrottleReadIOPS and
+	// ThrottleWriteIOPS cap bytes and operations per second on single
+	// devices (v1 blkio.throttle.*; v2 io.max). A Rate of 0 removes a cap.
+	ThrottleReadBps   []ThrottleDevice
+	ThrottleWriteBps  []ThrottleDevice
+	ThrottleReadIOPS  []ThrottleDevice
+	ThrottleWriteIOPS []ThrottleDevice
+}
+
+// WeightDevice is a weight for one block device; a zero weight is unset.
+type WeightDevice struct {
+	Major, Minor       int64
+	Weight, LeafWeight uint16
+}
+
+// ThrottleDevice is a cap on one block device.
+type ThrottleDevice struct {
+	Major, Minor int64
+	Rate         uint64
+}
+
+// HugepageLimit caps the task's huge pages of one size.
+type HugepageLimit struct {
+	// PageSize is the size as the kernel spells it in the file names:
+	// "2MB", "1GB", "64KB".
+	PageSize string
+	// Limit is in bytes; the kernel rounds it down to whole pages.
+	Limit uint64
+}
+
+// NetPriority is the priority of the task's traffic on one interface.
+type NetPriority struct {
+	Interface string
+	Priority  uint32
+}
+
+// RDMALimit caps a task's use of one RDMA device; nil fields are not
+// capped.
+type RDMALimit struct {
+	HcaHandles *uint32
+	HcaObjects *uint32
 }

@@ -20,8 +20,9 @@ import (
 // v1Names are the v1 hierarchies a task's cgroup may span, freezer first:
 // it is the one every task gets. On a pure v1 host every task gets a
 // devices cgroup too; a hybrid host controls devices on the unified
-// hierarchy instead (devices.go).
-var v1Names = []string{"freezer", "devices", "memory", "cpu", "cpuacct", "cpuset", "pids", "blkio"}
+// hierarchy instead (devices.go), unless the caller asks for the v1
+// devices cgroup too (Config.V1Controllers).
+var v1Names = []string{"freezer", "devices", "memory", "cpu", "cpuacct", "cpuset", "pids", "blkio", "hugetlb", "net_cls", "net_prio", "rdma"}
 
 // v1Group is a task's cgroup on cgroup v1: one directory per hierarchy.
 type v1Group struct {
@@ -49,6 +50,9 @@ type v1Group struct {
 // cgroup.
 func planV1(cfg Config, freezer bool) ([]string, error) {
 	r, root := cfg.Resources, cfg.V1Root
+	if len(r.Unified) > 0 {
+		return nil, errors.New("Resources.Unified: cgroup v2 files, and this host has cgroup v1 only")
+	}
 	var names []string
 	if freezer {
 		names = append(names, "freezer", "devices")
@@ -124,16 +128,24 @@ func newV1(cfg Config, log hclog.Logger, freezer bool) (*v1Group, error) {
 	// cpuset first copies cpuset.cpus and cpuset.mems down from the parent:
 	// a v1 cpuset cgroup starts with both empty and refuses tasks until
 	// they are set. The device rules are written here only, never by an
-	// update: rewriting them would deny everything for a moment.
+	// update: rewriting them would deny everything for a moment. A hybrid
+	// cgroup has a devices cgroup only when asked for (V1Controllers),
+	// and gets the same rules there as on the unified hierarchy.
 	spec := v1Spec(r, g.swapAccounting)
-	if freezer {
+	if slices.Contains(names, "devices") {
 		spec.Devices = v1DeviceSpec(cfg.Devices)
 	}
 	cg, err := cgroup1.New(cgroup1.StaticPath("/"+group), spec, cgroup1.WithHierarchy(v1Hierarchy(root, names)))
 	if err != nil {
+		err = fmt.Errorf("create cgroup %s: %w", group, err)
+	} else {
+		g.cg = cg
+		err = g.applySettings(r)
+	}
+	if err != nil {
 		// The library leaves behind the directories it made before the
 		// write that failed.
-		result := multierror.Append(nil, fmt.Errorf("create cgroup %s: %w", group, err))
+		result := multierror.Append(nil, err)
 		for _, dir := range g.dirs {
 			if err := removeDir(dir); err != nil {
 				result = multierror.Append(result, err)
@@ -141,8 +153,24 @@ func newV1(cfg Config, log hclog.Logger, freezer bool) (*v1Group, error) {
 		}
 		return nil, oneLine(result)
 	}
-	g.cg = cg
 	return g, nil
+}
+
+// applySettings writes the files berth writes itself for r (settings.go)
+// in the cgroup's v1 hierarchies.
+func (g *v1Group) applySettings(r Resources) error {
+	var settings []setting
+	if r.BlockIO != nil {
+		s, err := r.BlockIO.v1Settings(g.dirs["blkio"])
+		if err != nil {
+			return err
+		}
+		settings = s
+	}
+	settings = append(settings, hugetlbSettings(r.HugepageLimits, g.dirs["hugetlb"], false)...)
+	settings = append(settings, networkSettings(r, g.dirs)...)
+	settings = append(settings, rdmaSettings(r, g.dirs["rdma"])...)
+	return applySettings(settings)
 }
 
 func loadV1(cfg Config, log hclog.Logger) (*v1Group, error) {
@@ -219,6 +247,18 @@ func v1Hierarchy(root string, names []string) cgroup1.Hierarchy {
 				out = append(out, cgroup1.NewCpuacct(root))
 			case "blkio":
 				out = append(out, cgroup1.NewBlkio(root))
+			case "hugetlb":
+				h, err := cgroup1.NewHugetlb(root)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, h)
+			case "net_cls":
+				out = append(out, cgroup1.NewNetCls(root))
+			case "net_prio":
+				out = append(out, cgroup1.NewNetPrio(root))
+			case "rdma":
+				out = append(out, cgroup1.NewRdma(root))
 			default:
 				return nil, fmt.Errorf("cgroup v1 controller %s: not used by berth", name)
 			}
@@ -368,6 +408,9 @@ func (g *v1Group) pids() ([]int, error) {
 }
 
 func (g *v1Group) update(r Resources) error {
+	if len(r.Unified) > 0 {
+		return errors.New("Resources.Unified: cgroup v2 files, and this host has cgroup v1 only")
+	}
 	var missing []string
 	for _, n := range r.needs() {
 		if _, ok := g.dirs[n.controller]; !ok {
@@ -408,7 +451,7 @@ func (g *v1Group) update(r Resources) error {
 	if err := g.cg.Update(spec); err != nil {
 		return fmt.Errorf("update cgroup %s: %w", g.dir(), err)
 	}
-	return nil
+	return g.applySettings(r)
 }
 
 // addControllers puts a running task into hierarchies it was started

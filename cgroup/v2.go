@@ -22,6 +22,9 @@ type v2Group struct {
 	parent string // relative to mount
 	path   string
 	mgr    *cgroup2.Manager
+	// hybrid is set for the unified half of a hybrid cgroup, whose
+	// hierarchy root belongs to the host (enableControllers).
+	hybrid bool
 }
 
 // checkV2 checks that mount is a cgroup2 hierarchy that offers every
@@ -34,7 +37,7 @@ func checkV2(cfg Config) error {
 	if err := checkV2Resources(cfg.Resources); err != nil {
 		return err
 	}
-	return checkControllers(mount, cfg.Resources.needs())
+	return checkControllers(mount, cfg.Resources.v2Needs(mount))
 }
 
 // checkV2Resources refuses what cgroup v2 has no file for.
@@ -44,6 +47,10 @@ func checkV2Resources(r Resources) error {
 		return errors.New("Resources.MemorySwappiness: cgroup v2 has no memory.swappiness")
 	case r.DisableOOMKiller:
 		return errors.New("Resources.DisableOOMKiller: cgroup v2 cannot turn off the OOM killer (no memory.oom_control)")
+	case r.NetClassID != nil:
+		return errors.New("Resources.NetClassID: cgroup v2 has no net_cls controller (it classifies traffic by BPF programs on the cgroup)")
+	case len(r.NetPriorities) > 0:
+		return errors.New("Resources.NetPriorities: cgroup v2 has no net_prio controller (it sets priorities by BPF programs on the cgroup)")
 	}
 	return nil
 }
@@ -75,7 +82,7 @@ func newV2(cfg Config, log hclog.Logger) (*v2Group, error) {
 	// Controllers are enabled by hand rather than by cgroup2.NewManager:
 	// its ToggleControllers reports only the last level's error, and a
 	// missing controller has to become an error that names the flag.
-	if err := enableControllers(mount, cfg.Parent, r.needs(), cfg.Path != ""); err != nil {
+	if err := enableControllers(mount, cfg.Parent, r.v2Needs(mount), cfg.Path != "", cfg.Version == Hybrid); err != nil {
 		return nil, err
 	}
 	if err := g0(mount, cfg.Parent).checkCpuset(r); err != nil {
@@ -104,7 +111,7 @@ func newV2(cfg Config, log hclog.Logger) (*v2Group, error) {
 		mgr, err = cgroup2.Load("/"+cfg.group(), cgroup2.WithMountpoint(mount))
 	}
 	if err == nil {
-		g := &v2Group{log: log, mount: mount, parent: cfg.Parent, path: dir, mgr: mgr}
+		g := &v2Group{log: log, mount: mount, parent: cfg.Parent, path: dir, mgr: mgr, hybrid: cfg.Version == Hybrid}
 		if err = g.apply(r); err == nil {
 			return g, nil
 		}
@@ -127,7 +134,7 @@ func loadV2(cfg Config, log hclog.Logger) (*v2Group, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load cgroup %s: %w", dir, err)
 	}
-	return &v2Group{log: log, mount: cfg.V2Mount, parent: cfg.Parent, path: dir, mgr: mgr}, nil
+	return &v2Group{log: log, mount: cfg.V2Mount, parent: cfg.Parent, path: dir, mgr: mgr, hybrid: cfg.Version == Hybrid}, nil
 }
 
 // enableControllers creates the parent cgroup below mount and enables each
@@ -137,7 +144,14 @@ func loadV2(cfg Config, log hclog.Logger) (*v2Group, error) {
 // against the root first, so that a missing controller leaves nothing
 // behind. mark marks the levels it creates for removal with the task
 // (Config.Path).
-func enableControllers(mount, parent string, needs []need, mark bool) error {
+//
+// hostRoot leaves the root's cgroup.subtree_control as it is and requires
+// each need enabled there already: on a hybrid host the unified hierarchy
+// is the init system's, and a controller enabled at its root reaches every
+// cgroup of the host (on this kind of host, hugetlb: offered there, enabled
+// by no one). Below the root, the levels of berth's parent are enabled as
+// on v2.
+func enableControllers(mount, parent string, needs []need, mark, hostRoot bool) error {
 	if err := checkControllers(mount, needs); err != nil {
 		return err
 	}
@@ -159,6 +173,12 @@ func enableControllers(mount, parent string, needs []need, mark bool) error {
 		}
 		if err := checkControllers(level, needs); err != nil {
 			return err
+		}
+		if hostRoot && level == mount {
+			if err := checkEnabled(level, needs); err != nil {
+				return err
+			}
+			continue
 		}
 		if err := enableIn(level, needs); err != nil {
 			return err
@@ -192,6 +212,22 @@ func enableIn(dir string, needs []need) error {
 	for _, n := range missing {
 		if err := writeFile(file, "+"+n.controller); err != nil {
 			return fmt.Errorf("%s: enable cgroup2 controller %s: %w", n.flag, n.controller, err)
+		}
+	}
+	return nil
+}
+
+// checkEnabled checks that dir's cgroup.subtree_control enables every
+// need, for a level berth does not enable controllers in.
+func checkEnabled(dir string, needs []need) error {
+	file := filepath.Join(dir, "cgroup.subtree_control")
+	enabled, err := readFields(file)
+	if err != nil {
+		return err
+	}
+	for _, n := range needs {
+		if !enabled[n.controller] {
+			return fmt.Errorf("%s: cgroup2 controller %s is not enabled in %s, which belongs to the host (berth enables controllers only below it; enable it there with \"+%s\")", n.flag, n.controller, file, n.controller)
 		}
 	}
 	return nil
@@ -311,7 +347,32 @@ func (g *v2Group) apply(r Resources) error {
 			return fmt.Errorf("--memory-swap: %w", err)
 		}
 	}
-	return nil
+	settings, err := v2Settings(r, g.path, g.mount)
+	if err != nil {
+		return err
+	}
+	return applySettings(settings)
+}
+
+// v2Settings are the files berth writes itself for r in the v2 cgroup
+// dir: block I/O, huge pages, RDMA, then Unified, last so that its keys
+// win over a field's value for the same file.
+func v2Settings(r Resources, dir, mount string) ([]setting, error) {
+	var out []setting
+	if r.BlockIO != nil {
+		s, err := r.BlockIO.v2Settings(dir)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s...)
+	}
+	out = append(out, hugetlbSettings(r.HugepageLimits, dir, true)...)
+	out = append(out, rdmaSettings(r, dir)...)
+	s, err := unifiedSettings(r.Unified, dir, mount)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, s...), nil
 }
 
 func (g *v2Group) version() int { return 2 }
@@ -343,7 +404,7 @@ func (g *v2Group) update(r Resources) error {
 	if err := checkV2Resources(r); err != nil {
 		return err
 	}
-	if err := enableControllers(g.mount, g.parent, r.needs(), false); err != nil {
+	if err := enableControllers(g.mount, g.parent, r.v2Needs(g.mount), false, g.hybrid); err != nil {
 		return err
 	}
 	if err := g.checkCpuset(r); err != nil {

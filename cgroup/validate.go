@@ -97,7 +97,18 @@ func (r Resources) Validate() error {
 	if r.MemorySwappiness != nil && *r.MemorySwappiness > MaxSwappiness {
 		return fmt.Errorf("Resources.MemorySwappiness: %d is above the maximum of %d", *r.MemorySwappiness, MaxSwappiness)
 	}
-	return nil
+	if r.BlockIO != nil {
+		if err := r.BlockIO.validate(); err != nil {
+			return err
+		}
+	}
+	if err := validateHugepages(r.HugepageLimits); err != nil {
+		return err
+	}
+	if err := r.validateNetwork(); err != nil {
+		return err
+	}
+	return validateUnified(r.Unified)
 }
 
 // parseCPUList parses a kernel cpu list ("0-3,5", "1", "0,2") into the set

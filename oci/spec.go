@@ -361,8 +361,33 @@ func resources(r *specs.LinuxResources, res *executor.Resources, devs *[]cgroup.
 	if pids := r.Pids; pids != nil && pids.Limit != nil && *pids.Limit > 0 {
 		res.PidsLimit = *pids.Limit
 	}
-	if r.BlockIO != nil || len(r.HugepageLimits) > 0 || r.Network != nil || len(r.Rdma) > 0 || len(r.Unified) > 0 {
-		return errors.New("linux.resources: blockIO, hugepageLimits, network, rdma and unified are not supported yet")
+	if b := r.BlockIO; b != nil {
+		bio, err := blockIO(b)
+		if err != nil {
+			return err
+		}
+		res.BlockIO = bio
+	}
+	for _, h := range r.HugepageLimits {
+		res.HugepageLimits = append(res.HugepageLimits, cgroup.HugepageLimit{PageSize: h.Pagesize, Limit: h.Limit})
+	}
+	if n := r.Network; n != nil {
+		res.NetClassID = n.ClassID
+		for _, p := range n.Priorities {
+			res.NetPriorities = append(res.NetPriorities, cgroup.NetPriority{Interface: p.Name, Priority: p.Priority})
+		}
+	}
+	for dev, l := range r.Rdma {
+		if res.RDMA == nil {
+			res.RDMA = map[string]cgroup.RDMALimit{}
+		}
+		res.RDMA[dev] = cgroup.RDMALimit{HcaHandles: l.HcaHandles, HcaObjects: l.HcaObjects}
+	}
+	if len(r.Unified) > 0 {
+		res.Unified = make(map[string]string, len(r.Unified))
+		for k, v := range r.Unified {
+			res.Unified[k] = v
+		}
 	}
 	// Device rules: berth's defaults always apply; allow rules add to
 	// them, a deny of everything is berth's base. Any other deny cannot
@@ -388,6 +413,47 @@ func resources(r *specs.LinuxResources, res *executor.Resources, devs *[]cgroup.
 		*devs = append(*devs, rule)
 	}
 	return nil
+}
+
+// blockIO translates linux.resources.blockIO; one that sets nothing is
+// nil. A weight of 0 is unset, as in runc.
+func blockIO(b *specs.LinuxBlockIO) (*cgroup.BlockIO, error) {
+	out := &cgroup.BlockIO{}
+	if b.Weight != nil {
+		out.Weight = *b.Weight
+	}
+	if b.LeafWeight != nil {
+		out.LeafWeight = *b.LeafWeight
+	}
+	for i, d := range b.WeightDevice {
+		wd := cgroup.WeightDevice{Major: d.Major, Minor: d.Minor}
+		if d.Weight != nil {
+			wd.Weight = *d.Weight
+		}
+		if d.LeafWeight != nil {
+			wd.LeafWeight = *d.LeafWeight
+		}
+		if wd.Weight == 0 && wd.LeafWeight == 0 {
+			return nil, fmt.Errorf("linux.resources.blockIO.weightDevice[%d]: neither weight nor leafWeight is set", i)
+		}
+		out.WeightDevice = append(out.WeightDevice, wd)
+	}
+	throttle := func(in []specs.LinuxThrottleDevice) []cgroup.ThrottleDevice {
+		var t []cgroup.ThrottleDevice
+		for _, d := range in {
+			t = append(t, cgroup.ThrottleDevice{Major: d.Major, Minor: d.Minor, Rate: d.Rate})
+		}
+		return t
+	}
+	out.ThrottleReadBps = throttle(b.ThrottleReadBpsDevice)
+	out.ThrottleWriteBps = throttle(b.ThrottleWriteBpsDevice)
+	out.ThrottleReadIOPS = throttle(b.ThrottleReadIOPSDevice)
+	out.ThrottleWriteIOPS = throttle(b.ThrottleWriteIOPSDevice)
+	if out.Weight == 0 && out.LeafWeight == 0 && len(out.WeightDevice)+len(out.ThrottleReadBps)+len(out.ThrottleWriteBps)+
+		len(out.ThrottleReadIOPS)+len(out.ThrottleWriteIOPS) == 0 {
+		return nil, nil
+	}
+	return out, nil
 }
 
 // hooks translates one kind of a config's hooks that berth's init stage

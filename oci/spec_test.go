@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/berthrun/berth/cgroup"
 	"github.com/berthrun/berth/executor"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -184,6 +185,100 @@ func TestTranslateUserNamespace(t *testing.T) {
 	want := []executor.IDMapping{{ContainerID: 0, HostID: 200000, Size: 1}, {ContainerID: 5, HostID: 300005, Size: 2}}
 	if len(iso.UIDMappings) != 1 || iso.UIDMappings[0] != (executor.IDMapping{HostID: 100000, Size: 65536}) || !slices.Equal(iso.GIDMappings, want) {
 		t.Errorf("mappings: uid %v gid %v", iso.UIDMappings, iso.GIDMappings)
+	}
+}
+
+// TestTranslateResourcesRest: blockIO, hugepageLimits, network, rdma and
+// unified reach berth's Resources field for field.
+func TestTranslateResourcesRest(t *testing.T) {
+	s := base()
+	s.Linux.Resources.BlockIO = &specs.LinuxBlockIO{Weight: ptr(uint16(500)), LeafWeight: ptr(uint16(300)),
+		WeightDevice:            []specs.LinuxWeightDevice{{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: 8, Minor: 0}, Weight: ptr(uint16(200))}},
+		ThrottleReadBpsDevice:   []specs.LinuxThrottleDevice{{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: 254, Minor: 0}, Rate: 1 << 20}},
+		ThrottleWriteBpsDevice:  []specs.LinuxThrottleDevice{{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: 254, Minor: 0}, Rate: 2 << 20}},
+		ThrottleReadIOPSDevice:  []specs.LinuxThrottleDevice{{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: 254, Minor: 0}, Rate: 100}},
+		ThrottleWriteIOPSDevice: []specs.LinuxThrottleDevice{{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: 254, Minor: 1}, Rate: 200}},
+	}
+	s.Linux.Resources.HugepageLimits = []specs.LinuxHugepageLimit{{Pagesize: "2MB", Limit: 4 << 20}}
+	s.Linux.Resources.Network = &specs.LinuxNetwork{ClassID: ptr(uint32(0x100001)), Priorities: []specs.LinuxInterfacePriority{{Name: "eth0", Priority: 5}}}
+	s.Linux.Resources.Rdma = map[string]specs.LinuxRdma{"mlx5_0": {HcaHandles: ptr(uint32(3))}}
+	s.Linux.Resources.Unified = map[string]string{"memory.high": "64M", "pids.max": "10"}
+	c, err := Translate(s, "/b", "c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := c.Command.Resources
+	b := r.BlockIO
+	switch {
+	case b == nil:
+		t.Fatal("blockIO: nil")
+	case b.Weight != 500 || b.LeafWeight != 300:
+		t.Errorf("weight %d leafWeight %d", b.Weight, b.LeafWeight)
+	case len(b.WeightDevice) != 1 || b.WeightDevice[0] != (cgroup.WeightDevice{Major: 8, Minor: 0, Weight: 200}):
+		t.Errorf("weightDevice %+v", b.WeightDevice)
+	case len(b.ThrottleReadBps) != 1 || b.ThrottleReadBps[0] != (cgroup.ThrottleDevice{Major: 254, Minor: 0, Rate: 1 << 20}):
+		t.Errorf("throttleReadBpsDevice %+v", b.ThrottleReadBps)
+	case len(b.ThrottleWriteBps) != 1 || b.ThrottleWriteBps[0].Rate != 2<<20:
+		t.Errorf("throttleWriteBpsDevice %+v", b.ThrottleWriteBps)
+	case len(b.ThrottleReadIOPS) != 1 || b.ThrottleReadIOPS[0].Rate != 100:
+		t.Errorf("throttleReadIOPSDevice %+v", b.ThrottleReadIOPS)
+	case len(b.ThrottleWriteIOPS) != 1 || b.ThrottleWriteIOPS[0] != (cgroup.ThrottleDevice{Major: 254, Minor: 1, Rate: 200}):
+		t.Errorf("throttleWriteIOPSDevice %+v", b.ThrottleWriteIOPS)
+	case len(r.HugepageLimits) != 1 || r.HugepageLimits[0] != (cgroup.HugepageLimit{PageSize: "2MB", Limit: 4 << 20}):
+		t.Errorf("hugepageLimits %+v", r.HugepageLimits)
+	case r.NetClassID == nil || *r.NetClassID != 0x100001:
+		t.Errorf("network.classID %v", r.NetClassID)
+	case len(r.NetPriorities) != 1 || r.NetPriorities[0] != (cgroup.NetPriority{Interface: "eth0", Priority: 5}):
+		t.Errorf("network.priorities %+v", r.NetPriorities)
+	case len(r.RDMA) != 1 || r.RDMA["mlx5_0"].HcaHandles == nil || *r.RDMA["mlx5_0"].HcaHandles != 3 || r.RDMA["mlx5_0"].HcaObjects != nil:
+		t.Errorf("rdma %+v", r.RDMA)
+	case len(r.Unified) != 2 || r.Unified["memory.high"] != "64M" || r.Unified["pids.max"] != "10":
+		t.Errorf("unified %v", r.Unified)
+	}
+
+	// A blockIO that sets nothing needs no blkio controller.
+	s = base()
+	s.Linux.Resources.BlockIO = &specs.LinuxBlockIO{Weight: ptr(uint16(0))}
+	if c, err = Translate(s, "/b", "c1"); err != nil {
+		t.Fatal(err)
+	}
+	if c.Command.Resources.BlockIO != nil {
+		t.Errorf("empty blockIO: %+v, want nil", c.Command.Resources.BlockIO)
+	}
+}
+
+// TestTranslateResourcesRestRefuses: what the library refuses of the new
+// sections comes back naming the field, before any cgroup is made.
+func TestTranslateResourcesRestRefuses(t *testing.T) {
+	dev := specs.LinuxBlockIODevice{Major: 8, Minor: 0}
+	for want, r := range map[string]*specs.LinuxResources{
+		"linux.resources: Resources.BlockIO.Weight: 5 is outside 10 to 1000":     {BlockIO: &specs.LinuxBlockIO{Weight: ptr(uint16(5))}},
+		"linux.resources: Resources.BlockIO.LeafWeight: 1001 is outside":         {BlockIO: &specs.LinuxBlockIO{LeafWeight: ptr(uint16(1001))}},
+		"linux.resources.blockIO.weightDevice[0]: neither weight nor leafWeight": {BlockIO: &specs.LinuxBlockIO{WeightDevice: []specs.LinuxWeightDevice{{LinuxBlockIODevice: dev}}}},
+		"Resources.BlockIO.ThrottleReadBpsDevice[0]: device -1:0": {BlockIO: &specs.LinuxBlockIO{
+			ThrottleReadBpsDevice: []specs.LinuxThrottleDevice{{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: -1}, Rate: 1}}}},
+		`Resources.HugepageLimits[0]: page size "2M": want the kernel's spelling`: {HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2M"}}},
+		"Resources.HugepageLimits[1]: page size 2MB given twice":                  {HugepageLimits: []specs.LinuxHugepageLimit{{Pagesize: "2MB"}, {Pagesize: "2MB"}}},
+		`Resources.NetPriorities[0]: interface "eth0 1\n": contains a space`: {Network: &specs.LinuxNetwork{
+			Priorities: []specs.LinuxInterfacePriority{{Name: "eth0 1\n"}}}},
+		"Resources.RDMA[mlx5_0]: neither HcaHandles nor HcaObjects is set":            {Rdma: map[string]specs.LinuxRdma{"mlx5_0": {}}},
+		`Resources.Unified[../cgroup.procs]: a file of the task's cgroup, not a path`: {Unified: map[string]string{"../cgroup.procs": "1"}},
+		`Resources.Unified[memory/max]: a file of the task's cgroup, not a path`:      {Unified: map[string]string{"memory/max": "1"}},
+		`Resources.Unified[memory]: want controller.file`:                             {Unified: map[string]string{"memory": "1"}},
+		`Resources.Unified[Memory.max]: controller "Memory"`:                          {Unified: map[string]string{"Memory.max": "1"}},
+		"Resources.Unified[cgroup.procs]: refused: berth places the task's processes": {Unified: map[string]string{"cgroup.procs": "1"}},
+		"Resources.Unified[cgroup.freeze]: refused":                                   {Unified: map[string]string{"cgroup.freeze": "1"}},
+		"Resources.Unified[cgroup.kill]: refused":                                     {Unified: map[string]string{"cgroup.kill": "1"}},
+		"Resources.Unified[cgroup.subtree_control]: refused":                          {Unified: map[string]string{"cgroup.subtree_control": "+memory"}},
+		"Resources.Unified[cgroup.type]: refused":                                     {Unified: map[string]string{"cgroup.type": "threaded"}},
+		"Resources.Unified[cgroup.max.depth]: refused: 0 leaves no room":              {Unified: map[string]string{"cgroup.max.depth": "0"}},
+	} {
+		s := base()
+		s.Linux.Resources = r
+		_, err := Translate(s, "/b", "c1")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: Translate = %v", want, err)
+		}
 	}
 }
 

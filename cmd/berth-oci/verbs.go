@@ -113,10 +113,12 @@ func createContainer(g *global, args []string, name string) (string, error) {
 	// v1 or hybrid host: the container joins them all, limits or not.
 	// cpuset is left out (the shim reads nothing there): a cpuset limit
 	// joins it, and its new cgroup gets the parent's cpus and mems where
-	// the limit gives none, without which v1 admits no process.
+	// the limit gives none, without which v1 admits no process. devices
+	// holds the container's device rules in v1's devices.list too, where
+	// tools read them (BPF enforces them on the unified hierarchy).
 	e := executor.New(executor.Config{StateDir: g.root, CgroupParent: defaultCgroupParent, CgroupPath: c.CgroupPath,
 		KeepState: true, ExternalReaper: true,
-		CgroupV1Controllers: []string{"memory", "cpu", "cpuacct", "pids", "blkio"},
+		CgroupV1Controllers: []string{"memory", "cpu", "cpuacct", "pids", "blkio", "devices"},
 		// A bundle's cgroupsPath names a parent of the caller's (a pod's,
 		// a slice), or none: device control goes on the container's own
 		// cgroup.
