@@ -52,7 +52,9 @@ type ociRecord struct {
 // gives no cgroupsPath.
 const defaultCgroupParent = "berth-oci"
 
-func (g *global) store() *executor.Store { return executor.NewStore(g.root, defaultCgroupParent, nil) }
+func (g *global) store() *executor.Store {
+	return executor.NewStore(g.root, defaultCgroupParent, g.logger())
+}
 
 func create(g *global, args []string) error {
 	_, err := createContainer(g, args, "create")
@@ -118,7 +120,7 @@ func createContainer(g *global, args []string, name string) (string, error) {
 		CgroupV1Controllers: []string{"memory", "cpu", "cpuacct", "pids", "blkio"},
 		// A bundle's cgroupsPath names a parent of the caller's (a pod's,
 		// a slice): device control goes on the container's own cgroup.
-		CgroupSharedParent: true})
+		CgroupSharedParent: true, Logger: g.logger()})
 	ps, err := e.Launch(c.Command)
 	if err != nil {
 		return "", err
