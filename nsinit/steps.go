@@ -38,6 +38,9 @@ var steps = append([]step{
 	// after this stage dropped its own. /proc/PID/exe names berth's binary
 	// on the host (CVE-2019-5736). execve of the task's binary resets it.
 	{"non-dumpable", nonDumpable},
+	// Before anything of the task's: its v1 cgroups (a hybrid host's),
+	// joined by the thread that execs.
+	{"cgroup join", joinCgroups},
 	// Namespaces shared with other tasks (a pod's network), entered before
 	// anything is set up in them.
 	{"join namespaces", joinNamespaces},

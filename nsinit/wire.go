@@ -136,6 +136,8 @@ func decodePlan(b []byte) (Plan, error) {
 			p.StartGate, err = d.boolean()
 		case "join":
 			p.Join, err = d.joins()
+		case "join_cgroups":
+			p.JoinCgroups, err = d.cgroupJoins()
 		case "args":
 			p.Args, err = d.strs()
 		case "env":
