@@ -118,6 +118,7 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 	}
 	s.plan.Root = t.root
 	s.plan.KillWithParent = e.cfg.KillWithParent
+	bindHostCgroup2(s.plan, s.cloneFlags)
 	mark("task dir")
 
 	cg, err := cgroup.New(cgroup.Config{

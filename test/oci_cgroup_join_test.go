@@ -100,3 +100,68 @@ func TestOCIContainerInItsV1Cgroups(t *testing.T) {
 	}
 	assertInV1Cgroups(t, "running", lines[1:], ctrls, want+tk2.id)
 }
+
+// hostCgroup2Options are the host's cgroup2 root mount's super options
+// (the hierarchy's own: nsdelegate, memory_recursiveprot...).
+func hostCgroup2Options(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		before, after, ok := strings.Cut(l, " - ")
+		f, a := strings.Fields(before), strings.Fields(after)
+		if ok && len(f) >= 5 && len(a) >= 3 && a[0] == "cgroup2" && f[3] == "/" {
+			return a[2]
+		}
+	}
+	t.Fatal("no cgroup2 mount of the hierarchy's root")
+	return ""
+}
+
+// TestOCICgroupMountIsTheHostsHierarchy: a bundle's cgroup mount, for a
+// container in the host's cgroup namespace, is the whole cgroup2
+// hierarchy read-only (its own cgroup visible at its path) and leaves the
+// hierarchy's options as they were; in a cgroup namespace of its own it
+// is rooted at its own cgroup.
+func TestOCICgroupMountIsTheHostsHierarchy(t *testing.T) {
+	t.Parallel()
+	cgroup2Root(t)
+	for _, ns := range []bool{false, true} {
+		tk := newTask(t)
+		script := `grep " /sys/fs/cgroup " /proc/self/mountinfo; test -d /sys/fs/cgroup/` + cgroupParent + `/` + tk.id + ` && echo own-cgroup-at-its-path; true`
+		bundle := atkBundle(t, tk, func(cfg map[string]any, _ string) {
+			addMount(cfg, map[string]any{"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+				"options": []string{"nosuid", "noexec", "nodev", "relatime", "ro"}})
+			if ns {
+				l := cfg["linux"].(map[string]any)
+				l["namespaces"] = append(l["namespaces"].([]any), map[string]any{"type": "cgroup"})
+			}
+		}, "/bin/sh", "-c", script)
+		before := hostCgroup2Options(t)
+		res := ociRun(t, filepath.Join(t.TempDir(), "root"), "run", "--bundle", bundle, tk.id)
+		mustSucceed(t, res)
+		if after := hostCgroup2Options(t); after != before {
+			t.Errorf("cgroup namespace %v: the host's cgroup2 options went from %q to %q", ns, before, after)
+		}
+		lines := strings.Split(strings.TrimSpace(res.stdout), "\n")
+		if len(lines) == 0 {
+			t.Fatalf("no output:\n%s", res)
+		}
+		before, after, _ := strings.Cut(lines[0], " - ")
+		f, a := strings.Fields(before), strings.Fields(after)
+		if len(f) < 6 || len(a) < 1 || a[0] != "cgroup2" || f[3] != "/" {
+			t.Fatalf("cgroup namespace %v: /sys/fs/cgroup is %q, want the cgroup2 hierarchy's root", ns, lines[0])
+		}
+		for _, o := range []string{"ro", "nosuid", "nodev", "noexec"} {
+			if !slices.Contains(strings.Split(f[5], ","), o) {
+				t.Errorf("cgroup namespace %v: /sys/fs/cgroup options %q lack %s", ns, f[5], o)
+			}
+		}
+		visible := slices.Contains(lines, "own-cgroup-at-its-path")
+		if visible == ns {
+			t.Errorf("cgroup namespace %v: its own cgroup at /sys/fs/cgroup/%s/%s: %v, want %v", ns, cgroupParent, tk.id, visible, !ns)
+		}
+	}
+}
