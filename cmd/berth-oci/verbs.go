@@ -171,17 +171,20 @@ func start(g *global, args []string) error {
 	}
 	// The state poststart hooks get is read before the start: a command
 	// that exits at once would otherwise be reported to them as stopped,
-	// without its pid.
-	st, err := stateOf(g, id)
-	if err != nil {
-		return err
+	// without its pid. Without such hooks Start's own reading is enough.
+	rec := record(g, id)
+	var st *stateJSON
+	if rec.Hooks != nil && len(rec.Hooks.Poststart) > 0 {
+		if st, err = stateOf(g, id); err != nil {
+			return err
+		}
 	}
 	if err := g.store().Start(id); err != nil {
 		return ociErr(id, err)
 	}
 	// poststart: after the command was exec'd; a failing one is a
 	// warning, and the container runs on (runtime-spec).
-	if rec := record(g, id); rec.Hooks != nil && len(rec.Hooks.Poststart) > 0 {
+	if st != nil {
 		st.Status = executor.StatusRunning
 		warnHooks(g, "poststart", rec.Hooks.Poststart, st)
 	}
@@ -309,8 +312,13 @@ func deleteVerb(g *global, args []string) error {
 	if err != nil {
 		return err
 	}
+	// poststop hooks get the container's state as it was before the
+	// delete; without them Delete's own reading is enough.
 	rec := record(g, id)
-	st, _ := stateOf(g, id)
+	var st *stateJSON
+	if rec.Hooks != nil && len(rec.Hooks.Poststop) > 0 {
+		st, _ = stateOf(g, id)
+	}
 	err = g.store().Delete(id, *force)
 	if *force && errors.Is(err, executor.ErrNotFound) {
 		return nil
