@@ -61,7 +61,7 @@ import (
 
 type options struct {
 	n, warmup, ctrN, startN, traceRuns int
-	bin, runc, crun, containerd        string
+	bin, runc, crun, containerd, base  string
 	nocg, ctr                          bool
 }
 
@@ -87,6 +87,7 @@ func main() {
 	flag.StringVar(&o.runc, "runc", "/usr/sbin/runc", "runc binary")
 	flag.StringVar(&o.crun, "crun", "/usr/bin/crun", "crun binary")
 	flag.StringVar(&o.containerd, "containerd", "/tmp/berth-containerd-v2.4.2/bin", "directory of containerd, ctr and containerd-shim-runc-v2 (test/containerd builds it)")
+	flag.StringVar(&o.base, "base", "", "directory with another berth-oci and berth-init (an earlier build), timed beside as berth-oci-base (direct cycles only)")
 	flag.BoolVar(&o.nocg, "crun-nocg", true, "also time crun with --cgroup-manager=disabled (direct cycles only)")
 	flag.Parse()
 	if o.ctrN < 0 {
@@ -325,6 +326,19 @@ func (b *bench) measure(o options) error {
 		{"runc", []string{o.runc}, false},
 		{"crun", []string{o.crun}, true},
 	}
+	ctrSides := sides
+	if o.base != "" {
+		base, err := filepath.Abs(filepath.Join(o.base, "berth-oci"))
+		if err != nil {
+			return err
+		}
+		for _, p := range []string{base, filepath.Join(o.base, "berth-init")} {
+			if _, err := os.Stat(p); err != nil {
+				return fmt.Errorf("-base: %w", err)
+			}
+		}
+		sides = append(sides, side{"berth-oci-base", []string{base}, false})
+	}
 	if o.nocg {
 		sides = append(sides, side{"crun-nocg", []string{o.crun, "--cgroup-manager=disabled"}, true})
 	}
@@ -332,7 +346,7 @@ func (b *bench) measure(o options) error {
 		return err
 	}
 	if o.ctr {
-		if err := b.viaContainerd(o, sides[:3], rootfs); err != nil {
+		if err := b.viaContainerd(o, ctrSides, rootfs); err != nil {
 			return err
 		}
 	}
