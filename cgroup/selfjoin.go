@@ -47,3 +47,26 @@ func (m *Manager) SelfJoinFiles() ([]*os.File, error) {
 	}
 	return out, nil
 }
+
+// SelfJoinFiles opens the v1 "tasks" file of each of the task's v1 limit
+// cgroups an exec'd process joins (see Manager.SelfJoinFiles), for the
+// exec helper's exec thread to move itself there instead of Adopt. None
+// on v1, where the leaf is a freezer cgroup that must hold the whole
+// process from the start.
+func (l *Leaf) SelfJoinFiles() ([]*os.File, error) {
+	if l.v1 {
+		return nil, nil
+	}
+	var out []*os.File
+	for _, dir := range l.joins {
+		f, err := os.OpenFile(filepath.Join(dir, "tasks"), os.O_WRONLY, 0)
+		if err != nil {
+			for _, o := range out {
+				o.Close()
+			}
+			return nil, fmt.Errorf("cgroup %s: %w", dir, err)
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}

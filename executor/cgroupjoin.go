@@ -3,16 +3,21 @@ package executor
 import (
 	"os"
 
-	"github.com/berthrun/berth/cgroup"
 	"github.com/berthrun/berth/nsinit"
 )
 
-// handCgroupJoins gives the init stage the v1 cgroups its exec thread
-// joins itself (a hybrid host's: cgroup.Manager.SelfJoinFiles), appended
-// to files at the fd numbers the plan names. joined reports whether any
-// were handed over; then Adopt must not be called, and close must be once
-// the child has started.
-func handCgroupJoins(cg *cgroup.Manager, plan *nsinit.Plan, files []*os.File) (out []*os.File, joined bool, close func(), err error) {
+// selfJoiner is a task's cgroup or an exec's leaf: the v1 cgroups a
+// process started into it joins by itself.
+type selfJoiner interface {
+	SelfJoinFiles() ([]*os.File, error)
+}
+
+// handCgroupJoins gives the init stage or exec helper the v1 cgroups its
+// exec thread joins itself (a hybrid host's: cgroup.Manager and
+// cgroup.Leaf SelfJoinFiles), appended to files at the fd numbers the
+// plan names. joined reports whether any were handed over; then Adopt
+// must not be called. close must be called once the child has started.
+func handCgroupJoins(cg selfJoiner, plan *nsinit.Plan, files []*os.File) (out []*os.File, joined bool, close func(), err error) {
 	joins, err := cg.SelfJoinFiles()
 	if err != nil {
 		return files, false, func() {}, err

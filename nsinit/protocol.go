@@ -157,7 +157,7 @@ type Plan struct {
 	// path lookup).
 	Join []JoinNS `json:"join,omitempty"`
 	// JoinCgroups are v1 cgroups the init stage's exec thread moves
-	// itself into, first thing (launch only; see joinCgroups).
+	// itself into, first thing (launch and exec; see joinCgroups).
 	JoinCgroups []CgroupJoin `json:"join_cgroups,omitempty"`
 	// StartGate holds the task, set up, between "ready" and execve until
 	// someone opens the fifo at StartFD for reading (launch only).

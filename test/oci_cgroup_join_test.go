@@ -50,8 +50,8 @@ func assertInV1Cgroups(t *testing.T, what string, lines []string, ctrls []string
 // its v1 cgroups from create on (its init stage's exec thread moves
 // itself there, the thread that becomes the command): the created
 // process as containerd's shim finds it through /proc/PID/cgroup and the
-// cgroup's cgroup.procs, and the command after start, with no thread of
-// it left elsewhere.
+// cgroup's cgroup.procs, the command after start, with no thread of it
+// left elsewhere, and a process exec'd into it.
 func TestOCIContainerInItsV1Cgroups(t *testing.T) {
 	t.Parallel()
 	ctrls := ociV1Controllers()
@@ -88,11 +88,16 @@ func TestOCIContainerInItsV1Cgroups(t *testing.T) {
 			t.Errorf("created: %s cgroup.procs %q lacks the container's pid %d", c, procs, pid)
 		}
 	}
+	// An exec'd process joins them the same way.
+	mustSucceed(t, ociRun(t, root, "start", tk.id))
+	res := ociRun(t, root, "exec", tk.id, "/bin/sh", "-c", "cat /proc/$$/task/*/cgroup")
+	mustSucceed(t, res)
+	assertInV1Cgroups(t, "exec", strings.Split(strings.TrimSpace(res.stdout), "\n"), ctrls, want+tk.id)
 	mustSucceed(t, ociRun(t, root, "delete", "--force", tk.id))
 
 	tk2 := newTask(t)
 	bundle = atkBundle(t, tk2, nil, "/bin/sh", "-c", "ls /proc/$$/task | wc -l; cat /proc/$$/task/*/cgroup")
-	res := ociRun(t, filepath.Join(t.TempDir(), "root"), "run", "--bundle", bundle, tk2.id)
+	res = ociRun(t, filepath.Join(t.TempDir(), "root"), "run", "--bundle", bundle, tk2.id)
 	mustSucceed(t, res)
 	lines := strings.Split(strings.TrimSpace(res.stdout), "\n")
 	if len(lines) < 2 || strings.TrimSpace(lines[0]) != "1" {
