@@ -62,6 +62,7 @@ import (
 type options struct {
 	n, warmup, ctrN, startN, traceRuns int
 	bin, runc, crun, containerd, base  string
+	only                               string
 	nocg, ctr                          bool
 }
 
@@ -88,6 +89,7 @@ func main() {
 	flag.StringVar(&o.crun, "crun", "/usr/bin/crun", "crun binary")
 	flag.StringVar(&o.containerd, "containerd", "/tmp/berth-containerd-v2.4.2/bin", "directory of containerd, ctr and containerd-shim-runc-v2 (test/containerd builds it)")
 	flag.StringVar(&o.base, "base", "", "directory with another berth-oci and berth-init (an earlier build), timed beside as berth-oci-base (direct cycles only)")
+	flag.StringVar(&o.only, "sides", "", "comma-separated runtimes to time in the direct cycles (berth-oci always; e.g. berth-oci,berth-oci-base: no other runtime's cgroup moves between them)")
 	flag.BoolVar(&o.nocg, "crun-nocg", true, "also time crun with --cgroup-manager=disabled (direct cycles only)")
 	flag.Parse()
 	if o.ctrN < 0 {
@@ -326,7 +328,7 @@ func (b *bench) measure(o options) error {
 		{"runc", []string{o.runc}, false},
 		{"crun", []string{o.crun}, true},
 	}
-	ctrSides := sides
+	ctrSides := slices.Clone(sides)
 	if o.base != "" {
 		base, err := filepath.Abs(filepath.Join(o.base, "berth-oci"))
 		if err != nil {
@@ -341,6 +343,10 @@ func (b *bench) measure(o options) error {
 	}
 	if o.nocg {
 		sides = append(sides, side{"crun-nocg", []string{o.crun, "--cgroup-manager=disabled"}, true})
+	}
+	if o.only != "" {
+		keep := strings.Split(o.only, ",")
+		sides = slices.DeleteFunc(sides, func(s side) bool { return s.name != "berth-oci" && !slices.Contains(keep, s.name) })
 	}
 	if err := b.cycles(o, sides, rootfs); err != nil {
 		return err
