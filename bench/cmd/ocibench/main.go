@@ -61,6 +61,7 @@ import (
 
 type options struct {
 	n, warmup, ctrN, startN, traceRuns int
+	steps                              int
 	bin, runc, crun, containerd, base  string
 	only                               string
 	nocg, ctr                          bool
@@ -89,6 +90,7 @@ func main() {
 	flag.StringVar(&o.crun, "crun", "/usr/bin/crun", "crun binary")
 	flag.StringVar(&o.containerd, "containerd", "/tmp/berth-containerd-v2.4.2/bin", "directory of containerd, ctr and containerd-shim-runc-v2 (test/containerd builds it)")
 	flag.StringVar(&o.base, "base", "", "directory with another berth-oci and berth-init (an earlier build), timed beside as berth-oci-base (direct cycles only)")
+	flag.IntVar(&o.steps, "steps", 0, "also run this many cycles of berth-oci alone with --debug --log and print the median of each launch and init stage step")
 	flag.StringVar(&o.only, "sides", "", "comma-separated runtimes to time in the direct cycles (berth-oci always; e.g. berth-oci,berth-oci-base: no other runtime's cgroup moves between them)")
 	flag.BoolVar(&o.nocg, "crun-nocg", true, "also time crun with --cgroup-manager=disabled (direct cycles only)")
 	flag.Parse()
@@ -350,6 +352,11 @@ func (b *bench) measure(o options) error {
 	}
 	if err := b.cycles(o, sides, rootfs); err != nil {
 		return err
+	}
+	if o.steps > 0 {
+		if err := b.steps(o, berthOCI, rootfs); err != nil {
+			return err
+		}
 	}
 	if o.ctr {
 		if err := b.viaContainerd(o, ctrSides, rootfs); err != nil {
