@@ -313,6 +313,13 @@ func startExec(ctx context.Context, tg *execTarget, plan *nsinit.Plan, leaf *cgr
 	if fd, ok := leaf.FD(); ok {
 		sys.UseCgroupFD, sys.CgroupFD = true, fd
 	}
+	files, selfJoined, closeJoins, err := handCgroupJoins(leaf, plan, append(stdio, childSock, taskFile))
+	if err != nil {
+		childSock.Close()
+		taskFile.Close()
+		return nil, err
+	}
+	defer closeJoins()
 	attr := &os.ProcAttr{
 		Env:   []string{"GOMAXPROCS=1"},
 		Files: files,
@@ -390,8 +397,10 @@ func startExec(ctx context.Context, tg *execTarget, plan *nsinit.Plan, leaf *cgr
 		reap()
 		return nil, err
 	}
-	if err := leaf.Adopt(proc.Pid); err != nil {
-		return fail(err)
+	if !selfJoined {
+		if err := leaf.Adopt(proc.Pid); err != nil {
+			return fail(err)
+		}
 	}
 	deadline := time.Now().Add(tg.timeout)
 	// ctxFirst: the caller's deadline comes before the setup timeout, so

@@ -135,6 +135,7 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 		t.hostRoot, t.hostBase = t.root, base
 		s.plan.HostMountNS = true
 	}
+	bindHostCgroup2(s.plan, s.cloneFlags)
 	mark("task dir")
 
 	cg, err := cgroup.New(cgroup.Config{
@@ -235,6 +236,11 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 		s.plan.Join = append(s.plan.Join, nsinit.JoinNS{Fd: len(files), Type: j.typ})
 		files = append(files, j.file)
 	}
+	files, selfJoined, closeJoins, err := handCgroupJoins(cg, s.plan, files)
+	if err != nil {
+		return err
+	}
+	defer closeJoins()
 	spawned := time.Now()
 	attr := &os.ProcAttr{
 		// One P is all the init stage needs: it runs its steps on one
@@ -279,9 +285,11 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 	mark("spawn init stage")
 	// Where clone3 could not place the child (cgroup v1 hierarchies), it
 	// is moved in now, while it waits for its plan, before it runs any
-	// task code.
-	if err := cg.Adopt(proc.Pid); err != nil {
-		return err
+	// task code; unless its exec thread joins them itself.
+	if !selfJoined {
+		if err := cg.Adopt(proc.Pid); err != nil {
+			return err
+		}
 	}
 
 	if err := conn.SetDeadline(time.Now().Add(e.cfg.SetupTimeout)); err != nil {

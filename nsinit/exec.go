@@ -13,6 +13,9 @@ import (
 // credentials as recorded at launch. Everything here runs in the child.
 var execSteps = append([]step{
 	{"non-dumpable", nonDumpable},
+	// The task's v1 cgroups (a hybrid host's), joined by the thread that
+	// execs, before any path resolves inside the task.
+	{"cgroup join", joinCgroups},
 	{"oom_score_adj", setOOMScoreAdj},
 	// Armed here, not at the fork: born in the task's pid namespace, the
 	// helper sees its parent as pid 0, which the runtime's own check at

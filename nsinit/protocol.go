@@ -10,8 +10,11 @@ package nsinit
 // Messages are JSON objects, one after the other:
 //
 //	parent -> child   Plan                  once, after the parent placed the
-//	                                        child in its cgroup (v1); reading
-//	                                        it is the child's release
+//	                                        child in its cgroup (v1; on a
+//	                                        hybrid host the child moves its
+//	                                        exec thread into the v1 ones,
+//	                                        Plan.JoinCgroups); reading it is
+//	                                        the child's release
 //	child  -> parent  {"type":"console"}    with Plan.Terminal: the master of
 //	                                        the pty the child opened inside
 //	                                        the task, as SCM_RIGHTS on the
@@ -49,7 +52,7 @@ import (
 
 // Version is the protocol version this build speaks. Bump it with every
 // change to Plan or Message.
-const Version = 4
+const Version = 5
 
 // SyncFD is the fd number of the sync socket in the init stage.
 const SyncFD = 3
@@ -166,6 +169,9 @@ type Plan struct {
 	// opened and checked: network, ipc, uts, and mount (every path of the
 	// plan is then that namespace's).
 	Join []JoinNS `json:"join,omitempty"`
+	// JoinCgroups are v1 cgroups the init stage's exec thread moves
+	// itself into, first thing (launch and exec; see joinCgroups).
+	JoinCgroups []CgroupJoin `json:"join_cgroups,omitempty"`
 	// StartGate holds the task, set up, between "ready" and execve until
 	// someone opens the fifo at StartFD for reading (launch only).
 	StartGate bool `json:"start_gate,omitempty"`

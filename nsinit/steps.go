@@ -48,6 +48,9 @@ var steps = append([]step{
 	{"parent death signal", func(c *child) error {
 		return when(c.plan.KillWithParent, func() error { return unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0) })
 	}},
+	// Before anything of the task's: its v1 cgroups (a hybrid host's),
+	// joined by the thread that execs.
+	{"cgroup join", joinCgroups},
 	// Namespaces shared with other tasks (a pod's network), entered before
 	// anything is set up in them.
 	{"join namespaces", joinNamespaces},

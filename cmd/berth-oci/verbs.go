@@ -52,7 +52,9 @@ type ociRecord struct {
 // gives no cgroupsPath.
 const defaultCgroupParent = "berth-oci"
 
-func (g *global) store() *executor.Store { return executor.NewStore(g.root, defaultCgroupParent, nil) }
+func (g *global) store() *executor.Store {
+	return executor.NewStore(g.root, defaultCgroupParent, g.logger())
+}
 
 func create(g *global, args []string) error {
 	_, err := createContainer(g, args, "create")
@@ -122,7 +124,7 @@ func createContainer(g *global, args []string, name string) (string, error) {
 		// A bundle's cgroupsPath names a parent of the caller's (a pod's,
 		// a slice), or none: device control goes on the container's own
 		// cgroup.
-		CgroupSharedParent: true})
+		CgroupSharedParent: true, Logger: g.logger()})
 	ps, err := e.Launch(c.Command)
 	if err != nil {
 		return "", err
@@ -162,17 +164,21 @@ func start(g *global, args []string) error {
 func startContainer(g *global, id string) error {
 	// The state poststart hooks get is read before the start: a command
 	// that exits at once would otherwise be reported to them as stopped,
-	// without its pid.
-	st, err := stateOf(g, id)
-	if err != nil {
-		return err
+	// without its pid. Without such hooks Start's own reading is enough.
+	rec := record(g, id)
+	var st *stateJSON
+	if rec.Hooks != nil && len(rec.Hooks.Poststart) > 0 {
+		var err error
+		if st, err = stateOf(g, id); err != nil {
+			return err
+		}
 	}
 	if err := g.store().Start(id); err != nil {
 		return ociErr(id, err)
 	}
 	// poststart: after the command was exec'd; a failing one is a
 	// warning, and the container runs on (runtime-spec).
-	if rec := record(g, id); rec.Hooks != nil && len(rec.Hooks.Poststart) > 0 {
+	if st != nil {
 		st.Status = executor.StatusRunning
 		warnHooks(g, "poststart", rec.Hooks.Poststart, st)
 	}
@@ -306,8 +312,13 @@ func deleteVerb(g *global, args []string) error {
 
 // removeContainer is delete's work, for run too.
 func removeContainer(g *global, id string, force bool) error {
+	// poststop hooks get the container's state as it was before the
+	// delete; without them Delete's own reading is enough.
 	rec := record(g, id)
-	st, _ := stateOf(g, id)
+	var st *stateJSON
+	if rec.Hooks != nil && len(rec.Hooks.Poststop) > 0 {
+		st, _ = stateOf(g, id)
+	}
 	err := g.store().Delete(id, force)
 	if force && errors.Is(err, executor.ErrNotFound) {
 		return nil

@@ -61,7 +61,9 @@ import (
 
 type options struct {
 	n, warmup, ctrN, startN, traceRuns int
-	bin, runc, crun, containerd        string
+	steps                              int
+	bin, runc, crun, containerd, base  string
+	only                               string
 	nocg, ctr                          bool
 }
 
@@ -87,6 +89,9 @@ func main() {
 	flag.StringVar(&o.runc, "runc", "/usr/sbin/runc", "runc binary")
 	flag.StringVar(&o.crun, "crun", "/usr/bin/crun", "crun binary")
 	flag.StringVar(&o.containerd, "containerd", "/tmp/berth-containerd-v2.4.2/bin", "directory of containerd, ctr and containerd-shim-runc-v2 (test/containerd builds it)")
+	flag.StringVar(&o.base, "base", "", "directory with another berth-oci and berth-init (an earlier build), timed beside as berth-oci-base (direct cycles only)")
+	flag.IntVar(&o.steps, "steps", 0, "also run this many cycles of berth-oci alone with --debug --log and print the median of each launch and init stage step")
+	flag.StringVar(&o.only, "sides", "", "comma-separated runtimes to time in the direct cycles (berth-oci always; e.g. berth-oci,berth-oci-base: no other runtime's cgroup moves between them)")
 	flag.BoolVar(&o.nocg, "crun-nocg", true, "also time crun with --cgroup-manager=disabled (direct cycles only)")
 	flag.Parse()
 	if o.ctrN < 0 {
@@ -325,14 +330,36 @@ func (b *bench) measure(o options) error {
 		{"runc", []string{o.runc}, false},
 		{"crun", []string{o.crun}, true},
 	}
+	ctrSides := slices.Clone(sides)
+	if o.base != "" {
+		base, err := filepath.Abs(filepath.Join(o.base, "berth-oci"))
+		if err != nil {
+			return err
+		}
+		for _, p := range []string{base, filepath.Join(o.base, "berth-init")} {
+			if _, err := os.Stat(p); err != nil {
+				return fmt.Errorf("-base: %w", err)
+			}
+		}
+		sides = append(sides, side{"berth-oci-base", []string{base}, false})
+	}
 	if o.nocg {
 		sides = append(sides, side{"crun-nocg", []string{o.crun, "--cgroup-manager=disabled"}, true})
+	}
+	if o.only != "" {
+		keep := strings.Split(o.only, ",")
+		sides = slices.DeleteFunc(sides, func(s side) bool { return s.name != "berth-oci" && !slices.Contains(keep, s.name) })
 	}
 	if err := b.cycles(o, sides, rootfs); err != nil {
 		return err
 	}
+	if o.steps > 0 {
+		if err := b.steps(o, berthOCI, rootfs); err != nil {
+			return err
+		}
+	}
 	if o.ctr {
-		if err := b.viaContainerd(o, sides[:3], rootfs); err != nil {
+		if err := b.viaContainerd(o, ctrSides, rootfs); err != nil {
 			return err
 		}
 	}
