@@ -313,7 +313,7 @@ func startExec(ctx context.Context, tg *execTarget, plan *nsinit.Plan, leaf *cgr
 	if fd, ok := leaf.FD(); ok {
 		sys.UseCgroupFD, sys.CgroupFD = true, fd
 	}
-	files, selfJoined, closeJoins, err := handCgroupJoins(leaf, plan, append(stdio, childSock, taskFile))
+	files, selfJoined, closeJoins, err := handCgroupJoins(leaf, plan, files)
 	if err != nil {
 		childSock.Close()
 		taskFile.Close()
