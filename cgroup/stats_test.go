@@ -450,13 +450,20 @@ func TestCountersHybridLimits(t *testing.T) {
 func TestCountersHybridCPULimit(t *testing.T) {
 	requireCgroupV2(t, unifiedMount)
 	requireCgroupV1(t, "cpu")
-	m := newTestManager(t, Config{Version: Hybrid, Parent: testParent, ID: testID(t), Resources: Resources{CPUs: 0.5}})
-	startSpinner(t, m, 200*time.Millisecond)
+	// A twentieth of a CPU: 5ms of every 100ms period. A spinner given
+	// half a CPU went unthrottled on a busy machine that never let it
+	// run 50ms within one period; 5ms it gets in any period it runs in.
+	m := newTestManager(t, Config{Version: Hybrid, Parent: testParent, ID: testID(t), Resources: Resources{CPUs: 0.05}})
+	startSpinner(t, m, 20*time.Millisecond)
 	c := counters(t, m)
 	assertMeasured(t, c, true, "cpu_usage", "cpu_user", "cpu_system", "throttled_periods", "throttled_time")
 	assertMeasured(t, c, false, "memory_usage", "pids_current")
-	// A spinner allowed 50ms of every 100ms uses its quota in each period
-	// it runs through.
+	// It uses up its quota in a period it runs through; waited for, as
+	// the machine decides when that is (the deadline only guards).
+	for deadline := time.Now().Add(30 * time.Second); c.ThrottledPeriods == 0 && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		c = counters(t, m)
+	}
 	if c.ThrottledPeriods == 0 || c.ThrottledTime == 0 {
 		t.Errorf("throttled %d periods for %s, want some", c.ThrottledPeriods, time.Duration(c.ThrottledTime))
 	}
