@@ -469,3 +469,84 @@ func parseMetrics(s string) (metrics, error) {
 	}
 	return m, nil
 }
+
+// TestUserNamespace: `ctr run --uidmap/--gidmap` gives the container a
+// user namespace of its own: its root, and a process `ctr task exec` runs
+// in it, are the mapped id on the host.
+func TestUserNamespace(t *testing.T) {
+	id := "userns"
+	h.scenario(t, id)
+	// The mapped root sets the container up: it must reach the rootfs.
+	if err := os.Chmod(h.dir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Chmod(h.dir, 0o700)
+	// ctr's --uidmap applies to image snapshots only: the mappings go in
+	// through a spec of ctr's own making (ctr oci spec), given whole.
+	r := h.ctr(t, "oci", "spec")
+	var spec map[string]any
+	if err := json.Unmarshal([]byte(r.stdout), &spec); err != nil {
+		t.Fatalf("ctr oci spec: %v (%s)", err, r)
+	}
+	linux := spec["linux"].(map[string]any)
+	linux["namespaces"] = append(linux["namespaces"].([]any), map[string]any{"type": "user"})
+	m := []map[string]any{{"containerID": 0, "hostID": 100000, "size": 65536}}
+	linux["uidMappings"], linux["gidMappings"] = m, m
+	spec["process"].(map[string]any)["args"] = []string{"sleep", "1000"}
+	spec["process"].(map[string]any)["env"] = []string{"PATH=/bin"}
+	spec["root"] = map[string]any{"path": h.rootfs}
+	linux["cgroupsPath"] = h.cgroupPath(id)
+	body, err := json.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(h.dir, "tmp", "userns-config.json")
+	if err := os.WriteFile(cfg, body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h.ctrOK(t, "run", "--config", cfg, "--runc-binary", h.wrapper, "--runc-root", h.runcRoot, "--fifo-dir", h.fifoDir, "-d", id)
+	defer func() {
+		h.ctr(t, "task", "kill", "--signal", "SIGKILL", id)
+		eventually(30*time.Second, func() bool { _, s := h.task(t, id); return s == "STOPPED" || s == "" })
+		h.ctr(t, "task", "delete", id)
+		h.ctr(t, "container", "rm", id)
+	}()
+	if !eventually(30*time.Second, func() bool { _, s := h.task(t, id); return s == "RUNNING" }) {
+		t.Fatal("task never RUNNING")
+	}
+	pid, _ := h.task(t, id)
+	want := "0 100000 65536"
+	for who, r := range map[string]result{
+		"container": {stdout: readFile(t, fmt.Sprintf("/proc/%d/uid_map", pid))},
+		"exec":      h.ctr(t, "task", "exec", "--exec-id", "uidmap", id, "cat", "/proc/self/uid_map"),
+	} {
+		if got := strings.Join(strings.Fields(r.stdout), " "); got != want {
+			t.Errorf("%s: uid_map %q, want %q (%s)", who, got, want, r)
+		}
+	}
+	if uid := statusUID(t, pid); uid != "100000" {
+		t.Errorf("the container's process is uid %s on the host, want 100000", uid)
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// statusUID is the real uid of pid on the host.
+func statusUID(t *testing.T, pid int) string {
+	t.Helper()
+	for _, l := range strings.Split(readFile(t, fmt.Sprintf("/proc/%d/status", pid)), "\n") {
+		if v, ok := strings.CutPrefix(l, "Uid:"); ok {
+			if f := strings.Fields(v); len(f) > 0 {
+				return f[0]
+			}
+		}
+	}
+	return ""
+}
