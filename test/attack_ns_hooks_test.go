@@ -1,0 +1,170 @@
+package test
+
+// An outside attack pass on issue 10's surfaces: user namespaces, pid and
+// mount namespaces joined by path, hooks in the init stage. Each test is
+// an attack's shape, by a hostile container (root inside, CAP_SYS_PTRACE,
+// writable binds), a hostile bundle, or a process in a namespace a
+// container joins; it asserts the defence.
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// nsAttackBin builds test/attackdata/nsattack, static, into a directory a
+// container's mapped root may read, and returns the directory.
+func nsAttackBin(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	must(t, os.Chmod(dir, 0o755))
+	must(t, os.Chmod(filepath.Dir(dir), 0o755))
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = "/usr/local/go/bin/go"
+	}
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := exec.Command(goBin, "build", "-o", filepath.Join(dir, "nsattack"), "./test/attackdata/nsattack")
+	c.Dir = root
+	c.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("build nsattack: %v\n%s", err, out)
+	}
+	return dir
+}
+
+// hostBait makes, on the host only, a world-readable file the container
+// must not read (bait/read, in a directory no bundle binds) and a
+// root-only directory (bait/root, mode 0700) the container must not write;
+// it returns their paths.
+func hostBait(t *testing.T) (readable, rootOnly string) {
+	t.Helper()
+	d := filepath.Join(t.TempDir(), "bait")
+	must(t, os.MkdirAll(filepath.Join(d, "root"), 0o700))
+	must(t, os.Chmod(d, 0o755))
+	must(t, os.Chmod(filepath.Dir(d), 0o755))
+	readable = filepath.Join(d, "read")
+	must(t, os.WriteFile(readable, []byte("host-only-bait\n"), 0o644))
+	return readable, filepath.Join(d, "root")
+}
+
+// catchExecHelper runs the nsattack helper as the container's command,
+// then execs /bin/true into the container up to tries times, each exec
+// helper a target, until the helper's log says it caught one or enough
+// says the attack had its chance (when enough is not nil). It returns the
+// helper's log. The bundle gives the helper its dir at /a and shared at
+// /shared.
+func catchExecHelper(t *testing.T, tk *task, bundle, shared string, tries int, enough func(log string) bool) string {
+	t.Helper()
+	mustSucceed(t, ociRun(t, tk.stateDir, "create", "--bundle", bundle, tk.id))
+	defer func() { mustSucceed(t, ociRun(t, tk.stateDir, "delete", "--force", tk.id)) }()
+	mustSucceed(t, ociRun(t, tk.stateDir, "start", tk.id))
+	out := filepath.Join(shared, "out")
+	waitFile(t, out)
+	for i := 0; i < tries; i++ {
+		ociTry(t, tk.stateDir, "exec", tk.id, "/bin/true")
+		b, _ := os.ReadFile(out)
+		if strings.Contains(string(b), "caught") || enough != nil && enough(string(b)) {
+			break
+		}
+	}
+	must(t, os.WriteFile(filepath.Join(shared, "stop"), nil, 0o644))
+	b, _ := os.ReadFile(out)
+	return string(b)
+}
+
+// ociTry runs berth-oci as ociRun does, killing it should it not end
+// within runTimeout (an exec whose helper the attack stopped), and
+// returns its combined output.
+func ociTry(t *testing.T, root string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	full := append([]string{"--root", root, "--log", filepath.Join(root, "..", "oci.log"), "--log-format", "json"}, args...)
+	out, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	cmd := exec.CommandContext(ctx, berthOCIBin, full...)
+	cmd.Stdout, cmd.Stderr = out, out
+	_ = cmd.Run()
+	b, _ := os.ReadFile(out.Name())
+	return string(b)
+}
+
+// attackMounts binds the attack's dir read-only at /a and shared
+// writable at /shared.
+func attackMounts(cfg map[string]any, bin, shared string) {
+	addMount(cfg, map[string]any{"destination": "/a", "type": "bind", "source": bin, "options": []string{"rbind", "ro"}})
+	addMount(cfg, map[string]any{"destination": "/shared", "type": "bind", "source": shared, "options": []string{"rbind", "rw"}})
+}
+
+// usernsAttackBundle is usernsBundle running the nsattack helper in mode,
+// with its dirs bound in.
+func usernsAttackBundle(t *testing.T, tk *task, mode, bin, shared, read, write string) string {
+	t.Helper()
+	must(t, os.Chmod(shared, 0o777))
+	must(t, os.Chmod(filepath.Dir(shared), 0o755))
+	b := usernsBundle(t, tk, "", func(cfg map[string]any) {
+		attackMounts(cfg, bin, shared)
+	}, "/a/nsattack", "catch", mode, "/shared/out", read, write)
+	for _, d := range []string{"a", "shared"} {
+		must(t, os.Mkdir(filepath.Join(b, "rootfs", d), 0o755))
+	}
+	return b
+}
+
+// TestAttackNSUsernsExecHelperHostRoot: in a container with a user
+// namespace of its own, the exec helper is forked by hand, joins the
+// container's user namespace, and only then becomes its root: between the
+// setns and the setresgid it is the host's uid 0 (unmapped: 65534 as the
+// container sees it), in the container's user and pid namespaces,
+// dumpable, and in the host's mount namespace. The container's root, with
+// CAP_KILL and CAP_SYS_PTRACE in its own user namespace, stops it there
+// and makes it create a file in a root-only host directory.
+func TestAttackNSUsernsExecHelperHostRoot(t *testing.T) {
+	t.Parallel()
+	tk := newTask(t)
+	bin := nsAttackBin(t)
+	read, rootOnly := hostBait(t)
+	planted := filepath.Join(rootOnly, "planted")
+	shared := t.TempDir()
+	b := usernsAttackBundle(t, tk, "stop", bin, shared, read, planted)
+	// The race is won when the stop lands before the setresgid: uid and
+	// gid still the host's 0 (65534, unmapped). A few of those are the
+	// attack's chance.
+	const window = "gid 65534,65534,65534,65534"
+	log := catchExecHelper(t, tk, b, shared, 1000, func(log string) bool { return strings.Count(log, window) >= 3 })
+	if _, err := os.Lstat(planted); err == nil || strings.Contains(log, "caught") {
+		t.Errorf("the container took over an exec helper while it was the host's uid 0:\n%s", log)
+	}
+	t.Logf("stopped in the window %d times", strings.Count(log, window))
+}
+
+// TestAttackNSUsernsExecHelperHostMounts: after its execve, the exec
+// helper of a container with a user namespace is the container's mapped
+// root, dumpable, its mm owned by the container's user namespace, and in
+// the host's mount namespace until its "join mount namespace" step. The
+// container's root, with CAP_SYS_PTRACE in its user namespace, seizes it
+// and reads a host file no bundle binds through its /proc/PID/root.
+func TestAttackNSUsernsExecHelperHostMounts(t *testing.T) {
+	t.Parallel()
+	tk := newTask(t)
+	bin := nsAttackBin(t)
+	read, rootOnly := hostBait(t)
+	planted := filepath.Join(rootOnly, "planted")
+	shared := t.TempDir()
+	b := usernsAttackBundle(t, tk, "seize", bin, shared, read, planted)
+	log := catchExecHelper(t, tk, b, shared, 30, nil)
+	if _, err := os.Lstat(planted); err == nil || strings.Contains(log, "host-only-bait") {
+		t.Errorf("the container reached the host's mount namespace through an exec helper:\n%s", log)
+	}
+	t.Logf("attack log:\n%s", log)
+}
