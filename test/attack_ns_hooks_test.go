@@ -168,3 +168,28 @@ func TestAttackNSUsernsExecHelperHostMounts(t *testing.T) {
 	}
 	t.Logf("attack log:\n%s", log)
 }
+
+// TestAttackNSUsernsMapsHostRoot: a bundle maps the host's uid 0 (`0 0
+// 1`, or any container id to host 0). That id is then the host's root,
+// and the kernel checks global sysctls by id, not by capability: mapped
+// `0 0 1`, the container's root wrote the host's kernel.core_pattern
+// (with /proc/sys read-only, it could unmount that bind of its own mount
+// namespace first), a command the host runs as root at the next crash.
+// Such a mapping is refused, for uids and gids.
+func TestAttackNSUsernsMapsHostRoot(t *testing.T) {
+	t.Parallel()
+	hostRoot := []map[string]any{{"containerID": 0, "hostID": usernsBase, "size": 1000}, {"containerID": 1000, "hostID": 0, "size": 1}}
+	for _, c := range []struct{ name, field, want string }{
+		{"uid", "uidMappings", "uid mappings: [1]: maps the host's uid 0"},
+		{"gid", "gidMappings", "gid mappings: [1]: maps the host's gid 0"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			tk := newTask(t)
+			b := usernsBundle(t, tk, "", func(cfg map[string]any) {
+				cfgLinux(cfg)[c.field] = hostRoot
+			}, "/bin/true")
+			mustFail(t, ociRun(t, tk.stateDir, "run", "--bundle", b, tk.id), c.want)
+		})
+	}
+}
