@@ -8,10 +8,14 @@ package test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -191,5 +195,102 @@ func TestAttackNSUsernsMapsHostRoot(t *testing.T) {
 			}, "/bin/true")
 			mustFail(t, ociRun(t, tk.stateDir, "run", "--bundle", b, tk.id), c.want)
 		})
+	}
+}
+
+// TestAttackNSJoinedPIDNamespaceOwner: a container joins a pid namespace
+// by path, where a process of another (root, without capabilities, as a
+// container's root with its capabilities dropped) lies in wait. Born in
+// that namespace, the init stage is the host's root with every capability
+// until its capabilities step: the process seizes each new pid as soon as
+// the kernel lets it, and tries to make it create a file in a directory
+// only another user (and capabilities) may write.
+func TestAttackNSJoinedPIDNamespaceOwner(t *testing.T) {
+	t.Parallel()
+	tk := newTask(t)
+	bin := nsAttackBin(t)
+	shared := t.TempDir()
+	locked := filepath.Join(t.TempDir(), "locked")
+	must(t, os.Mkdir(locked, 0o700))
+	must(t, os.Chown(locked, 65534, 65534))
+	planted := filepath.Join(locked, "planted")
+	out := filepath.Join(shared, "out")
+	cmd := exec.Command("unshare", "--pid", "--fork", "--mount-proc", "setpriv", "--bounding-set=-all", "--inh-caps=-all",
+		filepath.Join(bin, "nsattack"), "catch", "seize", out, "/etc/hostname", planted)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	must(t, cmd.Start())
+	t.Cleanup(func() {
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		cmd.Wait()
+	})
+	waitFile(t, out)
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", cmd.Process.Pid, cmd.Process.Pid))
+	ns := fmt.Sprintf("/proc/%s/ns/pid", strings.TrimSpace(string(b)))
+	bundle := atkBundle(t, tk, func(cfg map[string]any, _ string) {
+		cfgLinux(cfg)["namespaces"] = []map[string]any{{"type": "pid", "path": ns}, {"type": "mount"},
+			{"type": "uts"}, {"type": "ipc"}, {"type": "network"}}
+	}, "/bin/true")
+	for i := 0; i < 5; i++ {
+		if o := ociTry(t, tk.stateDir, "run", "--bundle", bundle, tk.id); o != "" {
+			t.Logf("run %d: %s", i, o)
+		}
+		ociTry(t, tk.stateDir, "delete", "--force", tk.id)
+	}
+	must(t, os.WriteFile(filepath.Join(shared, "stop"), nil, 0o644))
+	log, _ := os.ReadFile(out)
+	if _, err := os.Lstat(planted); err == nil || strings.Contains(string(log), "caught") {
+		t.Errorf("the pid namespace's owner took over an init stage born there:\n%s", log)
+	}
+	t.Logf("attack log:\n%s", log)
+}
+
+// fdProbe is a hook that runs the probe at probe, its report (fds,
+// environment) to file.
+func fdProbe(probe, file string) map[string]any {
+	h := hook(fmt.Sprintf("exec %s report > %s", probe, file))
+	h["env"] = []string{"PATH=/bin:/usr/bin", "HOOK=1"}
+	return h
+}
+
+// TestAttackNSHookFds: hooks of a container held at its start gate and
+// joined to a network namespace by path (a pod's): neither the sync
+// socket, the start gate, a joined namespace's fd nor a pidfd reaches a
+// hook, in berth-oci (prestart) or in the init stage (createContainer,
+// startContainer); each gets its stdin, stdout and stderr, and only its
+// own environment.
+func TestAttackNSHookFds(t *testing.T) {
+	t.Parallel()
+	tk := newTask(t)
+	dir := t.TempDir()
+	netns, _ := unshared(t, "--net")
+	b := atkBundle(t, tk, func(cfg map[string]any, _ string) {
+		cfgLinux(cfg)["namespaces"] = []map[string]any{{"type": "pid"}, {"type": "mount"}, {"type": "uts"}, {"type": "ipc"},
+			{"type": "network", "path": netns + "/net"}}
+		cfg["hooks"] = map[string]any{
+			"prestart":        []any{fdProbe(probeBin, filepath.Join(dir, "prestart"))},
+			"createContainer": []any{fdProbe(probeBin, filepath.Join(dir, "createContainer"))},
+			"startContainer":  []any{fdProbe("/probe", "/shared/startContainer")},
+		}
+		addMount(cfg, map[string]any{"destination": "/shared", "type": "bind", "source": dir, "options": []string{"rbind", "rw"}})
+	}, "/bin/true")
+	must(t, os.Mkdir(filepath.Join(b, "rootfs", "shared"), 0o755))
+	mustSucceed(t, ociRun(t, tk.stateDir, "create", "--bundle", b, tk.id))
+	defer func() { mustSucceed(t, ociRun(t, tk.stateDir, "delete", "--force", tk.id)) }()
+	mustSucceed(t, ociRun(t, tk.stateDir, "start", tk.id))
+	for _, k := range []string{"prestart", "createContainer", "startContainer"} {
+		b, err := os.ReadFile(filepath.Join(dir, k))
+		if err != nil {
+			t.Fatalf("%s hook: %v", k, err)
+		}
+		var r Report
+		if err := json.Unmarshal(b, &r); err != nil {
+			t.Fatalf("%s hook: %v: %s", k, err, b)
+		}
+		// PWD and SHLVL are the hook's shell's own.
+		env := slices.DeleteFunc(r.Env, func(e string) bool { return strings.HasPrefix(e, "PWD=") || strings.HasPrefix(e, "SHLVL=") })
+		slices.Sort(env)
+		if fmt.Sprint(r.FDs) != "[0 1 2]" || strings.Join(env, " ") != "HOOK=1 PATH=/bin:/usr/bin" {
+			t.Errorf("%s hook: fds %v (%v), env %q: want 0 1 2 and its own env", k, r.FDs, r.FDTargets, r.Env)
+		}
 	}
 }
