@@ -17,6 +17,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // nsAttackBin builds test/attackdata/nsattack, static, into a directory a
@@ -83,12 +84,15 @@ func catchExecHelper(t *testing.T, tk *task, bundle, shared string, tries int, e
 	return string(b)
 }
 
+// tryTimeout bounds one berth-oci call of an attack loop: one whose
+// process the attack stopped is killed then (a guard, not an assertion).
+const tryTimeout = 15 * time.Second
+
 // ociTry runs berth-oci as ociRun does, killing it should it not end
-// within runTimeout (an exec whose helper the attack stopped), and
-// returns its combined output.
+// within tryTimeout, and returns its combined output.
 func ociTry(t *testing.T, root string, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), tryTimeout)
 	defer cancel()
 	full := append([]string{"--root", root, "--log", filepath.Join(root, "..", "oci.log"), "--log-format", "json"}, args...)
 	out, err := os.CreateTemp(t.TempDir(), "out")
