@@ -18,13 +18,21 @@ import (
 // has a single thread, which no Go process has after its start, and
 // os.StartProcess has no way to join one between its fork and its execve.
 // So the exec helper is forked here by hand: clone3 without CLONE_VM (a
-// copy of this one thread), which joins the task's user namespace through
-// the task's pidfd, becomes the namespace's root, and execs berth-init.
+// copy of this one thread), which joins the task's user and mount
+// namespaces through the task's pidfd, becomes the user namespace's root,
+// and execs berth-init by an fd opened on the host. Joined to the mount
+// namespace before its execve, berth-init never runs in the host's: from
+// its execve until its first setup step it is dumpable, its mm the task's
+// user namespace's, so the task's root (CAP_SYS_PTRACE there) may ptrace
+// it, and it must hold nothing of the host's then.
 
 // userNSFork is what the forked child needs, prepared before the fork: it
 // may not allocate.
 type userNSFork struct {
-	path       *byte
+	// exe is berth-init opened O_PATH on the host, above every target
+	// fd; empty is "" for execveat's AT_EMPTY_PATH.
+	exe        uintptr
+	empty      *byte
 	argv, envp **byte
 	// src[i] becomes the child's fd i; each is above len(src), so no
 	// dup3 overwrites a source still to be moved.
@@ -38,7 +46,8 @@ type userNSFork struct {
 
 // Steps of the child, as reported on failure.
 const (
-	forkStepSetns = iota + 1
+	forkStepDumpable = iota + 1
+	forkStepSetns
 	forkStepGroups
 	forkStepGID
 	forkStepUID
@@ -48,8 +57,8 @@ const (
 )
 
 var forkStepNames = map[uint32]string{
-	forkStepSetns: "join the task's user namespace", forkStepGroups: "setgroups", forkStepGID: "setresgid 0",
-	forkStepUID: "setresuid 0", forkStepSetsid: "setsid", forkStepDup: "dup3", forkStepExec: "execve",
+	forkStepDumpable: "non-dumpable", forkStepSetns: "join the task's user and mount namespaces", forkStepGroups: "setgroups", forkStepGID: "setresgid 0",
+	forkStepUID: "setresuid 0", forkStepSetsid: "setsid", forkStepDup: "dup3", forkStepExec: "execveat",
 }
 
 // cloneArgsV2 is struct clone_args up to cgroup (CLONE_ARGS_SIZE_VER2).
@@ -65,9 +74,21 @@ type cloneArgsV2 struct {
 func startInUserNS(path string, files []*os.File, taskPidfd, cgroupFD int) (*os.Process, error) {
 	f := &userNSFork{pidfd: uintptr(taskPidfd)}
 	var err error
-	if f.path, err = unix.BytePtrFromString(path); err != nil {
+	if f.empty, err = unix.BytePtrFromString(""); err != nil {
 		return nil, err
 	}
+	exe, err := unix.Open(path, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("exec: start helper %s: %w", path, err)
+	}
+	// Above every target, as the sources are.
+	high, err := unix.FcntlInt(uintptr(exe), unix.F_DUPFD_CLOEXEC, len(files))
+	unix.Close(exe)
+	if err != nil {
+		return nil, fmt.Errorf("exec: dup: %w", err)
+	}
+	defer unix.Close(high)
+	f.exe = uintptr(high)
 	argv, err := syscall.SlicePtrFromStrings([]string{nsinit.InitArg0})
 	if err != nil {
 		return nil, err
@@ -154,8 +175,18 @@ func forkIntoUserNS(args *cloneArgsV2, f *userNSFork) (uintptr, unix.Errno) {
 	if errno != 0 || pid != 0 {
 		return pid, errno
 	}
-	step := uint32(forkStepSetns)
-	_, _, errno = unix.RawSyscall(unix.SYS_SETNS, f.pidfd, unix.CLONE_NEWUSER, 0)
+	// Not dumpable before the setns: from the setns to the setresgid the
+	// copy is the host's uid 0 in the task's user namespace, where the
+	// task's root holds CAP_SYS_PTRACE; dumpable (a copy of berth's mm),
+	// it would be the task's to ptrace, in the host's mount namespace. Not
+	// dumpable, it is reached only with CAP_SYS_PTRACE in the host's user
+	// namespace (the mm's). The execve resets it.
+	step := uint32(forkStepDumpable)
+	_, _, errno = unix.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_DUMPABLE, 0, 0, 0, 0, 0)
+	if errno == 0 {
+		step = forkStepSetns
+		_, _, errno = unix.RawSyscall(unix.SYS_SETNS, f.pidfd, unix.CLONE_NEWUSER|unix.CLONE_NEWNS, 0)
+	}
 	if errno == 0 {
 		step = forkStepGroups
 		_, _, errno = unix.RawSyscall(unix.SYS_SETGROUPS, 0, 0, 0)
@@ -180,8 +211,8 @@ func forkIntoUserNS(args *cloneArgsV2, f *userNSFork) (uintptr, unix.Errno) {
 	}
 	if errno == 0 {
 		step = forkStepExec
-		_, _, errno = unix.RawSyscall(unix.SYS_EXECVE, uintptr(unsafe.Pointer(f.path)),
-			uintptr(unsafe.Pointer(f.argv)), uintptr(unsafe.Pointer(f.envp)))
+		_, _, errno = unix.RawSyscall6(unix.SYS_EXECVEAT, f.exe, uintptr(unsafe.Pointer(f.empty)),
+			uintptr(unsafe.Pointer(f.argv)), uintptr(unsafe.Pointer(f.envp)), unix.AT_EMPTY_PATH, 0)
 	}
 	for i := 0; i < 4; i++ {
 		f.report[i] = byte(step >> (8 * i))

@@ -19,8 +19,8 @@ func (iso Isolation) userNS() bool { return len(iso.UIDMappings)+len(iso.GIDMapp
 // kernel takes (it refuses overlaps with EINVAL and nothing more), root
 // mapped (the init stage becomes the namespace's root at once, so that
 // nothing of it runs as the host's root with capabilities in the task's
-// namespaces), and nothing asked that a task in a user namespace cannot
-// do.
+// namespaces) but not to the host's root, and nothing asked that a task
+// in a user namespace cannot do.
 func checkUserNS(cmd *Command, defaultRoot bool) error {
 	iso := cmd.Isolation
 	if !iso.userNS() {
@@ -41,6 +41,15 @@ func checkUserNS(cmd *Command, defaultRoot bool) error {
 		}
 		if !mapped(m.maps, 0) {
 			return fmt.Errorf("%s mappings: must map %s 0 (the task's setup runs as the user namespace's root)", m.name, m.name)
+		}
+		// The kernel checks some things by id, not capability: a task
+		// whose id is the host's 0 writes every global sysctl
+		// (kernel.core_pattern: a host command run as root) and owns
+		// what root owns.
+		for i, r := range m.maps {
+			if r.HostID == 0 {
+				return fmt.Errorf("%s mappings: [%d]: maps the host's %s 0: the task would be the host's root by id", m.name, i, m.name)
+			}
 		}
 	}
 	if defaultRoot {
