@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -91,9 +92,14 @@ func (s *Store) Start(id string) error {
 				failure = append(failure, data...)
 			}
 		case started && err == nil && n == 0:
-			// End of file: the command runs (or the process died).
-			if len(failure) > 0 {
-				return fmt.Errorf("start %q: %s", id, failure)
+			// End of file: the command runs (or the process died). What
+			// came after the start byte is the init stage's failure only
+			// if it died: the gate can be reopened through /proc/PID/fd
+			// by a process of the container holding CAP_SYS_PTRACE over
+			// the init stage, and a live process with an exe of its own
+			// (a zombie has none) has exec'd its command.
+			if len(failure) > 0 && !execd(st) {
+				return fmt.Errorf("start %q: the task ended before its command: %s", id, strconv.Quote(string(failure)))
 			}
 			return nil
 		case err == nil && n == 0:
@@ -114,6 +120,15 @@ func (s *Store) Start(id string) error {
 		pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
 		_, _ = unix.Poll(pfd, 10)
 	}
+}
+
+// execd reports whether the held task's main process lives past its
+// start: it has an exe (a zombie has none) and is still the task's.
+func execd(st *State) bool {
+	if _, err := os.Stat("/proc/" + strconv.Itoa(st.Pid) + "/exe"); err != nil {
+		return false
+	}
+	return alive(st.Pid, st.PidStartTime)
 }
 
 // alive reports whether the task's recorded main process still runs.

@@ -225,6 +225,12 @@ func check(cmd *Command) (*spec, error) {
 			return nil, fmt.Errorf("stop signal: %w", err)
 		}
 	}
+	if len(cmd.Hooks.CreateContainer) > 0 && iso.MountPath != "" {
+		// They run before pivot_root by a host path, which the joined
+		// namespace's owner decides: its binary would run with every
+		// capability.
+		return nil, fmt.Errorf("create container hooks: with the mount namespace at %q their paths would be looked up there, where that namespace's owner decides what runs", iso.MountPath)
+	}
 	for _, hs := range []struct {
 		name  string
 		hooks []Hook
