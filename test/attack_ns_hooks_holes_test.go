@@ -41,4 +41,3 @@ func TestAttackNSPtraceExecHelper(t *testing.T) {
 	}
 	t.Logf("attack log:\n%s", log)
 }
-
