@@ -84,9 +84,13 @@ const execOutputMax = 4 << 10
 // that starts the exec helper: the helper is born in them. The mount
 // namespace is not among them: joined there, the thread would look up the
 // helper's path inside the task, where the task can plant anything. The
-// helper joins it itself (nsinit's exec steps). A namespace the task shares
-// with the host is joined as the host's own, which changes nothing.
-const execNamespaces = unix.CLONE_NEWPID | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWNET
+// helper joins it itself (nsinit's exec steps). Nor is the pid namespace:
+// born in it, the helper would be in the task's sight, the host's root
+// with every capability, for a task process holding CAP_SYS_PTRACE to
+// attach to; the helper joins it for its children only and forks the
+// command into it once it has the task's credentials. A namespace the task
+// shares with the host is joined as the host's own, which changes nothing.
+const execNamespaces = unix.CLONE_NEWIPC | unix.CLONE_NEWUTS | unix.CLONE_NEWNET
 
 // execTarget is a running task to exec into.
 type execTarget struct {
@@ -417,6 +421,24 @@ func startExec(ctx context.Context, tg *execTarget, plan *nsinit.Plan, leaf *cgr
 	res, err := (*setupResult)(nil), nsinit.SendPlan(conn, plan)
 	if err == nil {
 		res, err = awaitSetup(rcv, func(string) {}, false, nil)
+	}
+	if res != nil && res.commandPid > 0 {
+		// The command, forked off the helper, is this process's child
+		// (CLONE_PARENT): from here on, it is the exec'd process.
+		if err != nil {
+			unix.Kill(res.commandPid, unix.SIGKILL)
+			unix.Wait4(res.commandPid, nil, 0, nil)
+		} else {
+			helper := proc
+			cmdProc, ferr := os.FindProcess(res.commandPid)
+			_, _ = helper.Wait()
+			if ferr != nil {
+				unix.Kill(res.commandPid, unix.SIGKILL)
+				unix.Wait4(res.commandPid, nil, 0, nil)
+				return nil, fmt.Errorf("exec: the command: %w", ferr)
+			}
+			proc = cmdProc
+		}
 	}
 	if err != nil {
 		var se *SetupError

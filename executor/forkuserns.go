@@ -18,13 +18,14 @@ import (
 // has a single thread, which no Go process has after its start, and
 // os.StartProcess has no way to join one between its fork and its execve.
 // So the exec helper is forked here by hand: clone3 without CLONE_VM (a
-// copy of this one thread), which joins the task's user and mount
-// namespaces through the task's pidfd, becomes the user namespace's root,
-// and execs berth-init by an fd opened on the host. Joined to the mount
-// namespace before its execve, berth-init never runs in the host's: from
-// its execve until its first setup step it is dumpable, its mm the task's
-// user namespace's, so the task's root (CAP_SYS_PTRACE there) may ptrace
-// it, and it must hold nothing of the host's then.
+// copy of this one thread), non-dumpable, which joins the task's user
+// namespace through the task's pidfd, becomes its root, and execs
+// berth-init by an fd opened on the host. It is born outside the task's pid
+// namespace, as every exec helper is (it joins it for the command it forks
+// only): no process of the task can name it, let alone ptrace it, while it
+// is in the host's mount namespace. (Born inside, it was taken over there:
+// from its execve until its first step it is dumpable, its mm the task's
+// user namespace's.)
 
 // userNSFork is what the forked child needs, prepared before the fork: it
 // may not allocate.
@@ -185,7 +186,7 @@ func forkIntoUserNS(args *cloneArgsV2, f *userNSFork) (uintptr, unix.Errno) {
 	_, _, errno = unix.RawSyscall6(unix.SYS_PRCTL, unix.PR_SET_DUMPABLE, 0, 0, 0, 0, 0)
 	if errno == 0 {
 		step = forkStepSetns
-		_, _, errno = unix.RawSyscall(unix.SYS_SETNS, f.pidfd, unix.CLONE_NEWUSER|unix.CLONE_NEWNS, 0)
+		_, _, errno = unix.RawSyscall(unix.SYS_SETNS, f.pidfd, unix.CLONE_NEWUSER, 0)
 	}
 	if errno == 0 {
 		step = forkStepGroups

@@ -58,6 +58,9 @@ type setupResult struct {
 	ready *nsinit.Message
 	// console is the pty master, with Plan.Terminal.
 	console *os.File
+	// commandPid is an exec helper's command, forked off it as the
+	// caller's child ("execd"; on a failed exec too, to be reaped).
+	commandPid int
 }
 
 // awaitSetup reads the init stage's messages after the plan: a console when
@@ -105,13 +108,24 @@ func awaitSetup(rcv *nsinit.Receiver, mark func(string), gated bool, pause func(
 		return res, nil
 	}
 	// After ready, end-of-file is the close-on-exec socket closing in a
-	// successful execve; an error message is a failed one.
-	m, err = rcv.Next()
+	// successful execve, or an exec helper's exit after its "execd"; an
+	// error message is a failed one.
+	for {
+		m, err = rcv.Next()
+		if err == nil && m.Type == nsinit.MsgExecd && res.commandPid == 0 && m.Pid > 0 {
+			res.commandPid = m.Pid
+			continue
+		}
+		break
+	}
 	switch {
 	case err == io.EOF:
 	case err != nil:
 		return res, fmt.Errorf("init stage: waiting for exec: %w", err)
 	case m.Type == nsinit.MsgError:
+		if m.Pid > 0 {
+			res.commandPid = m.Pid
+		}
 		return res, setupError(m)
 	default:
 		return res, fmt.Errorf("init stage: expected end of file at exec, got %q", m.Type)

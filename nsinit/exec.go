@@ -44,6 +44,11 @@ func joinMountNamespace(c *child) error {
 	if err := unix.Setns(TaskFD, unix.CLONE_NEWNS); err != nil {
 		return fmt.Errorf("setns mount namespace: %w", err)
 	}
+	// The task's pid namespace, for the command this thread forks at the
+	// end (forkCommand): the helper itself stays out of the task's sight.
+	if err := unix.Setns(TaskFD, unix.CLONE_NEWPID); err != nil {
+		return fmt.Errorf("setns pid namespace: %w", err)
+	}
 	if c.plan.ExecChroot {
 		// The task shares the host's mount namespace, whose "/" setns
 		// moved us to: its root is the directory it was chrooted into.

@@ -115,7 +115,13 @@ func readPlan(r io.Reader) (Plan, error) {
 // report sends a failed step to the parent. The path comes from the error
 // when it carries one (mounts.Error, os.PathError).
 func (c *child) report(step, path string, err error) {
-	m := Message{Type: MsgError, Step: step, Path: path, Text: err.Error()}
+	c.reportPid(step, path, 0, err)
+}
+
+// reportPid is report with the pid of a forked command that failed, for
+// the parent to reap.
+func (c *child) reportPid(step, path string, pid int, err error) {
+	m := Message{Type: MsgError, Step: step, Path: path, Pid: pid, Text: err.Error()}
 	var errno unix.Errno
 	if errors.As(err, &errno) {
 		m.Errno = int(errno)

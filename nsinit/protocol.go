@@ -24,6 +24,9 @@ package nsinit
 //	                                        the parent runs its hooks, then
 //	parent -> child   {"type":"resume"}     lets the child go on (anything
 //	                                        else, or end of file, stops it)
+//	child  -> parent  {"type":"execd",...}  an exec helper's command runs:
+//	                                        its pid (after "ready"; the
+//	                                        helper then exits)
 //	child  -> parent  {"type":"ready"}      setup done, about to execve; says
 //	                                        which user the task runs as
 //	child  -> parent  {"type":"error",...}  a step failed; the child exits
@@ -52,7 +55,7 @@ import (
 
 // Version is the protocol version this build speaks. Bump it with every
 // change to Plan or Message.
-const Version = 5
+const Version = 6
 
 // SyncFD is the fd number of the sync socket in the init stage.
 const SyncFD = 3
@@ -77,6 +80,7 @@ const (
 	MsgError   = "error"
 	MsgConsole = "console"
 	MsgHooks   = "hooks"
+	MsgExecd   = "execd"
 )
 
 // ResumeLine is the parent's answer to MsgHooks, one line.
@@ -206,6 +210,9 @@ type Message struct {
 	Path  string `json:"path,omitempty"`
 	Errno int    `json:"errno,omitempty"`
 	Text  string `json:"text,omitempty"`
+	// Pid, on "execd" (an exec helper's command exec'd) and on an error
+	// of an exec helper's fork, is the command's pid: the parent's child.
+	Pid int `json:"pid,omitempty"`
 	// User, on "ready", is who the command runs as.
 	User *UserIDs `json:"user,omitempty"`
 	// Steps, on "ready", are when the child started and finished each

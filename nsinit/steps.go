@@ -341,6 +341,17 @@ func execTask(c *child) error {
 			return err
 		}
 	}
+	if c.plan.Mode == ModeExec {
+		pid, err := forkCommand(c, argv0)
+		if err != nil {
+			c.reportPid("exec", "", pid, err)
+			os.Exit(1)
+		}
+		if err := writeMessage(c.sock, &Message{Type: MsgExecd, Pid: pid}); err != nil {
+			return fmt.Errorf("send execd: %w", err)
+		}
+		os.Exit(0)
+	}
 	err = unix.Exec(argv0, c.plan.Args, c.plan.Env)
 	return &os.PathError{Op: "execve", Path: argv0, Err: err}
 }

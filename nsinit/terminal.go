@@ -50,9 +50,12 @@ func openTerminal(c *child) error {
 		}
 	}
 	// The parent started this process in a new session with no
-	// controlling terminal: the pty becomes it.
-	if err := unix.IoctlSetInt(slave, unix.TIOCSCTTY, 0); err != nil {
-		return fmt.Errorf("make pty the controlling terminal: %w", err)
+	// controlling terminal: the pty becomes it. An exec helper's command
+	// is its forked child, which takes it itself (forkCommand).
+	if c.plan.Mode != ModeExec {
+		if err := unix.IoctlSetInt(slave, unix.TIOCSCTTY, 0); err != nil {
+			return fmt.Errorf("make pty the controlling terminal: %w", err)
+		}
 	}
 	for fd := 0; fd <= 2; fd++ {
 		if err := unix.Dup3(slave, fd, 0); err != nil {

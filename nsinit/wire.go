@@ -805,6 +805,10 @@ func appendMessage(b []byte, m *Message) []byte {
 		field("errno")
 		b = strconv.AppendInt(b, int64(m.Errno), 10)
 	}
+	if m.Pid != 0 {
+		field("pid")
+		b = strconv.AppendInt(b, int64(m.Pid), 10)
+	}
 	if m.Text != "" {
 		field("text")
 		b = appendString(b, m.Text)

@@ -339,7 +339,9 @@ func gateForgery(t *testing.T, tk *task, bundle, shared string) (result, bool) {
 // container with CAP_SYS_PTRACE there reopens the gate through
 // /proc/1/fd. What it writes after its start byte must not become
 // start's verdict: start must not report a startContainer failure the
-// container made up while its command runs.
+// container made up while its command runs. (A command that exits at
+// once leaves start no way to tell its end from the init stage's: then
+// the words are reported, quoted, as the task's.)
 func TestAttackNSGateForgeryUserns(t *testing.T) {
 	t.Parallel()
 	tk := newTask(t)
@@ -347,7 +349,7 @@ func TestAttackNSGateForgeryUserns(t *testing.T) {
 	must(t, os.Chmod(shared, 0o777))
 	b := usernsBundle(t, tk, "", func(cfg map[string]any) {
 		addMount(cfg, map[string]any{"destination": "/shared", "type": "bind", "source": shared, "options": []string{"rbind", "rw"}})
-	}, "/bin/sh", "-c", "echo ran > /shared/ran")
+	}, "/bin/sh", "-c", "echo ran > /shared/ran; exec sleep 100")
 	must(t, os.Mkdir(filepath.Join(b, "rootfs", "shared"), 0o755))
 	res, ran := gateForgery(t, tk, b, shared)
 	if strings.Contains(res.stderr, "FORGED") {
@@ -389,4 +391,37 @@ func TestAttackNSJoinedMountHookPath(t *testing.T) {
 	if got, _ := os.ReadFile(log); len(got) > 0 {
 		t.Errorf("a createContainer hook ran:\n%s", got)
 	}
+}
+
+// TestAttackNSPtraceExecHelper: a container granted CAP_SYS_PTRACE (no
+// user namespace: docker --cap-add SYS_PTRACE) lies in wait for the exec
+// helper of a `berth-oci exec` (a health check, kubectl exec): born in
+// the container's pid namespace, the helper was the host's root with every
+// capability, in the host's mount namespace, and dumpable from its fork
+// until its first setup step: PTRACE_SEIZE'd then, it was made to create a
+// file in a root-only host directory. The helper is now born outside the
+// container's pid namespace and forks the command into it once it has the
+// container's credentials: the first process the container sees is the
+// command.
+func TestAttackNSPtraceExecHelper(t *testing.T) {
+	t.Parallel()
+	tk := newTask(t)
+	bin := nsAttackBin(t)
+	read, rootOnly := hostBait(t)
+	shared := t.TempDir()
+	planted := filepath.Join(rootOnly, "planted")
+	bundle := atkBundle(t, tk, func(cfg map[string]any, _ string) {
+		setCaps(cfg, "CAP_SYS_PTRACE", "CAP_KILL")
+		attackMounts(cfg, bin, shared)
+		// The attack reads ns_last_pid.
+		cfgLinux(cfg)["readonlyPaths"] = []string{}
+	}, "/a/nsattack", "catch", "seize", "/shared/out", read, planted)
+	for _, d := range []string{"a", "shared"} {
+		must(t, os.Mkdir(filepath.Join(bundle, "rootfs", d), 0o755))
+	}
+	log := catchExecHelper(t, tk, bundle, shared, 20, nil)
+	if _, err := os.Lstat(planted); err == nil || strings.Contains(log, "host-only-bait") {
+		t.Errorf("the container took over an exec helper (the host's root, in the host's mount namespace):\n%s", log)
+	}
+	t.Logf("attack log:\n%s", log)
 }
