@@ -167,14 +167,7 @@ func TestUsernsHeldInitIsNotHostRoot(t *testing.T) {
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	mustSucceed(t, ociRun(t, tk.stateDir, "create", "--bundle", b, "--pid-file", pidFile, tk.id))
 	defer ociRun(t, tk.stateDir, "delete", "--force", tk.id)
-	body, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(body)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pid := pidFromFile(t, pidFile)
 	uids, gids := hostIDs(t, pid)
 	if !allIDs(uids, usernsBase) || !allIDs(gids, usernsBase) {
 		t.Errorf("held init stage: uids %v gids %v on the host, want all %d", uids, gids, usernsBase)
@@ -202,14 +195,7 @@ func TestUsernsExecJoinsTheUserNamespace(t *testing.T) {
 	// Seen from the host while it runs.
 	pidFile := filepath.Join(t.TempDir(), "pid")
 	mustSucceed(t, ociRun(t, tk.stateDir, "exec", "--detach", "--pid-file", pidFile, tk.id, "/bin/sleep", "100"))
-	body, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(body)))
-	if err != nil {
-		t.Fatal(err)
-	}
+	pid := pidFromFile(t, pidFile)
 	uids, gids := hostIDs(t, pid)
 	if !allIDs(uids, usernsBase) || !allIDs(gids, usernsBase) {
 		t.Errorf("exec'd process: uids %v gids %v on the host, want all %d", uids, gids, usernsBase)
@@ -296,4 +282,18 @@ func TestUsernsRefusals(t *testing.T) {
 			mustFail(t, ociRun(t, tk.stateDir, "run", "--bundle", b, tk.id), c.want)
 		})
 	}
+}
+
+// pidFromFile is the pid a --pid-file holds.
+func pidFromFile(t *testing.T, p string) int {
+	t.Helper()
+	body, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(body)))
+	if err != nil {
+		t.Fatalf("%s: %v", p, err)
+	}
+	return pid
 }
