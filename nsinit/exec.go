@@ -49,6 +49,11 @@ func joinMountNamespace(c *child) error {
 	if err := unix.Setns(TaskFD, unix.CLONE_NEWPID); err != nil {
 		return fmt.Errorf("setns pid namespace: %w", err)
 	}
+	// forkCommand's report pipe, made before the task's filter, which may
+	// refuse pipe2.
+	if err := unix.Pipe2(c.forkReport[:], unix.O_CLOEXEC); err != nil {
+		return fmt.Errorf("pipe: %w", err)
+	}
 	if c.plan.ExecChroot {
 		// The task shares the host's mount namespace, whose "/" setns
 		// moved us to: its root is the directory it was chrooted into.

@@ -64,10 +64,7 @@ func forkCommand(c *child, argv0 string) (int, error) {
 		return 0, err
 	}
 	a.argv, a.envp = &argv[0], &envp[0]
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-		return 0, fmt.Errorf("pipe: %w", err)
-	}
+	p := c.forkReport
 	errr := os.NewFile(uintptr(p[0]), "fork-report")
 	defer errr.Close()
 	a.errw = uintptr(p[1])

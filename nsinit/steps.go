@@ -24,6 +24,9 @@ type child struct {
 	plan  Plan
 	user  User
 	times []StepTime
+	// forkReport is the pipe an exec helper's forked command reports a
+	// failure before its execve on, made before any filter is loaded.
+	forkReport [2]int
 }
 
 // step is one named setup step; the name travels into the error.

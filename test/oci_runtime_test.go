@@ -544,3 +544,25 @@ func TestOCIUpdate(t *testing.T) {
 		}
 	}
 }
+
+// TestOCIExecUnderFilter: an exec runs under the container's filter from
+// the moment it takes on the container's credentials; what the exec helper
+// needs to fork the command off (a pipe to hear of its failure) is made
+// before, so a profile refusing pipe2 still lets the command run.
+func TestOCIExecUnderFilter(t *testing.T) {
+	t.Parallel()
+	tk := newTask(t)
+	b := atkBundle(t, tk, func(cfg map[string]any, _ string) {
+		cfgLinux(cfg)["seccomp"] = map[string]any{"defaultAction": "SCMP_ACT_ALLOW",
+			"syscalls": []map[string]any{{"names": []string{"pipe2", "pipe"}, "action": "SCMP_ACT_ERRNO"}}}
+	}, "/bin/sleep", "100")
+	mustSucceed(t, ociRun(t, tk.stateDir, "create", "--bundle", b, tk.id))
+	defer ociRun(t, tk.stateDir, "delete", "--force", tk.id)
+	mustSucceed(t, ociRun(t, tk.stateDir, "start", tk.id))
+	res := ociRun(t, tk.stateDir, "exec", tk.id, "/bin/echo", "exec'd")
+	mustSucceed(t, res)
+	if strings.TrimSpace(res.stdout) != "exec'd" {
+		t.Errorf("exec under a filter refusing pipe2: %s", res)
+	}
+	mustSucceed(t, ociRun(t, tk.stateDir, "delete", "--force", tk.id))
+}
