@@ -2,6 +2,7 @@ package executor
 
 import (
 	"io"
+	"os"
 	"syscall"
 	"time"
 
@@ -77,6 +78,10 @@ type Command struct {
 	// sent to (SCM_RIGHTS) instead of being relayed: OCI's
 	// --console-socket.
 	ConsoleSocket string
+
+	// ExtraFiles are handed to the task's command as its fds 3, 4, ...
+	// (OCI's --preserve-fds).
+	ExtraFiles []*os.File
 
 	Isolation Isolation
 	Resources Resources

@@ -60,6 +60,9 @@ type ExecCommand struct {
 	// sent to (SCM_RIGHTS) instead of being relayed: OCI's
 	// --console-socket.
 	ConsoleSocket string
+	// ExtraFiles are handed to the command as its fds 3, 4, ... (OCI's
+	// exec --preserve-fds).
+	ExtraFiles []*os.File
 	// Detach returns once the command runs, with its pid, leaving it to
 	// the caller to reap (OCI's exec --detach: the caller is a
 	// subreaper). Its stdio is passed as is, it is not killed at the
@@ -113,6 +116,11 @@ func execPlan(c *ExecCommand, x *execSettings) (*nsinit.Plan, error) {
 	}
 	if c.Cwd != "" && !filepath.IsAbs(c.Cwd) {
 		return nil, fmt.Errorf("exec cwd %q: must be an absolute path", c.Cwd)
+	}
+	for i, f := range c.ExtraFiles {
+		if f == nil {
+			return nil, fmt.Errorf("exec extra files [%d]: nil", i)
+		}
 	}
 	if err := checkUser(c.User); err != nil {
 		return nil, fmt.Errorf("exec %w", err)
@@ -324,6 +332,10 @@ func startExec(ctx context.Context, tg *execTarget, plan *nsinit.Plan, leaf *cgr
 		return nil, err
 	}
 	defer closeJoins()
+	for _, f := range c.ExtraFiles {
+		plan.PreserveFDs = append(plan.PreserveFDs, len(files))
+		files = append(files, f)
+	}
 	attr := &os.ProcAttr{
 		Env:   []string{"GOMAXPROCS=1"},
 		Files: files,

@@ -241,6 +241,10 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 		return err
 	}
 	defer closeJoins()
+	for _, f := range cmd.ExtraFiles {
+		s.plan.PreserveFDs = append(s.plan.PreserveFDs, len(files))
+		files = append(files, f)
+	}
 	spawned := time.Now()
 	attr := &os.ProcAttr{
 		// One P is all the init stage needs: it runs its steps on one

@@ -244,6 +244,11 @@ func check(cmd *Command) (*spec, error) {
 			}
 		}
 	}
+	for i, f := range cmd.ExtraFiles {
+		if f == nil {
+			return nil, fmt.Errorf("extra files [%d]: nil", i)
+		}
+	}
 	if cmd.StopGrace < 0 {
 		return nil, fmt.Errorf("stop grace %s: must not be negative", cmd.StopGrace)
 	}

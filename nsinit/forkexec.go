@@ -28,6 +28,8 @@ type forkExecArgs struct {
 	argv, envp **byte
 	terminal   bool
 	pdeath     bool
+	// preserved[i] becomes the command's fd 3+i.
+	preserved []int32
 	errw       uintptr
 	report     [8]byte
 	dfl        kernelSigaction
@@ -39,11 +41,63 @@ const (
 	childStepSetsid = iota + 1
 	childStepTerminal
 	childStepPdeath
+	childStepPreserve
 	childStepExec
 )
 
 var childStepNames = map[uint32]string{childStepSetsid: "setsid", childStepTerminal: "make pty the controlling terminal",
-	childStepPdeath: "parent death signal", childStepExec: "execve"}
+	childStepPdeath: "parent death signal", childStepPreserve: "preserved fds", childStepExec: "execve"}
+
+// preservedAbove copies the plan's preserved fds above the numbers they
+// are to take in the command (3, 4, ...), close-on-exec, so that moving
+// one into place never overwrites another still to move.
+func preservedAbove(fds []int) ([]int, error) {
+	above := 3 + len(fds)
+	out := make([]int, 0, len(fds))
+	for _, fd := range fds {
+		h, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, above)
+		if err != nil {
+			return nil, fmt.Errorf("preserved fd %d: %w", fd, err)
+		}
+		out = append(out, h)
+	}
+	return out, nil
+}
+
+// handOverFDs gives the init stage's command the preserved fds as its 3,
+// 4, ... right before its execve. The init stage's own fds on those
+// numbers move above them first: the sync socket, on which a failed
+// execve is still reported, and the start gate's written end, which must
+// stay open until the execve.
+func (c *child) handOverFDs(gate int) error {
+	n := len(c.plan.PreserveFDs)
+	if n == 0 {
+		return nil
+	}
+	high, err := preservedAbove(c.plan.PreserveFDs)
+	if err != nil {
+		return err
+	}
+	above := 3 + n
+	sock, err := unix.FcntlInt(c.sock.Fd(), unix.F_DUPFD_CLOEXEC, above)
+	if err != nil {
+		return fmt.Errorf("move the sync socket: %w", err)
+	}
+	// The old *os.File stays referenced: collected, it would close fd 3,
+	// the command's then.
+	c.oldSock, c.sock = c.sock, os.NewFile(uintptr(sock), "sync")
+	if gate >= 0 && gate < above {
+		if _, err := unix.FcntlInt(uintptr(gate), unix.F_DUPFD_CLOEXEC, above); err != nil {
+			return fmt.Errorf("move the start gate: %w", err)
+		}
+	}
+	for i, fd := range high {
+		if err := unix.Dup3(fd, 3+i, 0); err != nil {
+			return fmt.Errorf("preserved fd %d as %d: %w", c.plan.PreserveFDs[i], 3+i, err)
+		}
+	}
+	return nil
+}
 
 // forkCommand forks the command off this thread into the task's pid
 // namespace (joined for children already) and returns its pid once its
@@ -64,6 +118,13 @@ func forkCommand(c *child, argv0 string) (int, error) {
 		return 0, err
 	}
 	a.argv, a.envp = &argv[0], &envp[0]
+	high, err := preservedAbove(c.plan.PreserveFDs)
+	if err != nil {
+		return 0, err
+	}
+	for _, fd := range high {
+		a.preserved = append(a.preserved, int32(fd))
+	}
 	p := c.forkReport
 	errr := os.NewFile(uintptr(p[0]), "fork-report")
 	defer errr.Close()
@@ -125,6 +186,12 @@ func forkCommandThread(a *forkExecArgs) (uintptr, unix.Errno) {
 	if errno == 0 && a.pdeath {
 		step = childStepPdeath
 		_, _, errno = unix.RawSyscall(unix.SYS_PRCTL, unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0)
+	}
+	if errno == 0 && len(a.preserved) > 0 {
+		step = childStepPreserve
+		for i := 0; i < len(a.preserved) && errno == 0; i++ {
+			_, _, errno = unix.RawSyscall(unix.SYS_DUP3, uintptr(a.preserved[i]), uintptr(3+i), 0)
+		}
 	}
 	if errno == 0 {
 		step = childStepExec

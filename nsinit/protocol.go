@@ -55,7 +55,7 @@ import (
 
 // Version is the protocol version this build speaks. Bump it with every
 // change to Plan or Message.
-const Version = 6
+const Version = 7
 
 // SyncFD is the fd number of the sync socket in the init stage.
 const SyncFD = 3
@@ -187,6 +187,9 @@ type Plan struct {
 	// ChrootFD after it joined the task's mount namespace: the task's
 	// root, when the task shares the host's mount namespace.
 	ExecChroot bool `json:"exec_chroot,omitempty"`
+	// PreserveFDs are fds of this process the command gets as its fds 3,
+	// 4, ... (OCI's --preserve-fds).
+	PreserveFDs []int `json:"preserve_fds,omitempty"`
 	// PauseForHooks stops the init stage after the task's mounts, before
 	// pivot_root, until the parent ran its hooks (MsgHooks).
 	PauseForHooks bool `json:"pause_for_hooks,omitempty"`

@@ -24,6 +24,9 @@ type child struct {
 	plan  Plan
 	user  User
 	times []StepTime
+	// oldSock is the sync socket's first file once handOverFDs moved it:
+	// kept from the collector, which would close its number.
+	oldSock *os.File
 	// forkReport is the pipe an exec helper's forked command reports a
 	// failure before its execve on, made before any filter is loaded.
 	forkReport [2]int
@@ -332,8 +335,9 @@ func execTask(c *child) error {
 	if err := writeMessage(c.sock, &Message{Type: MsgReady, User: ids, Steps: c.times}); err != nil {
 		return fmt.Errorf("send ready: %w", err)
 	}
+	gate := -1
 	if c.plan.StartGate {
-		gate, err := awaitStart()
+		gate, err = awaitStart()
 		if err != nil {
 			return err
 		}
@@ -354,6 +358,9 @@ func execTask(c *child) error {
 			return fmt.Errorf("send execd: %w", err)
 		}
 		os.Exit(0)
+	}
+	if err := c.handOverFDs(gate); err != nil {
+		return err
 	}
 	err = unix.Exec(argv0, c.plan.Args, c.plan.Env)
 	return &os.PathError{Op: "execve", Path: argv0, Err: err}

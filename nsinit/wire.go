@@ -140,6 +140,16 @@ func decodePlan(b []byte) (Plan, error) {
 			p.HostMountNS, err = d.boolean()
 		case "exec_chroot":
 			p.ExecChroot, err = d.boolean()
+		case "preserve_fds":
+			if d.null() {
+				break
+			}
+			p.PreserveFDs = []int{}
+			err = d.array(func() error {
+				fd, err := d.int(0, 1<<20)
+				p.PreserveFDs = append(p.PreserveFDs, int(fd))
+				return err
+			})
 		case "pause_for_hooks":
 			p.PauseForHooks, err = d.boolean()
 		case "create_hooks":

@@ -69,7 +69,7 @@ func createContainer(g *global, args []string, name string) (string, error) {
 	console := fs.String("console-socket", "", "send the pty master of a terminal container to this unix socket")
 	fs.Bool("no-pivot", false, "accepted; berth always pivots")
 	noKeyring := fs.Bool("no-new-keyring", false, "not supported")
-	preserve := fs.Int("preserve-fds", 0, "not supported")
+	preserve := fs.Int("preserve-fds", 0, "hand the container's process this process's fds 3 to 3+N-1 as its own 3, 4, ...")
 	fs.BoolP("detach", "d", false, "run only: do not wait")
 	if err := fs.Parse(args); err != nil {
 		return "", err
@@ -81,8 +81,9 @@ func createContainer(g *global, args []string, name string) (string, error) {
 	if *noKeyring {
 		return "", errors.New("--no-new-keyring: not supported (every container gets its own session keyring)")
 	}
-	if *preserve > 0 {
-		return "", errors.New("--preserve-fds: not supported yet")
+	extra, err := preservedFiles(*preserve)
+	if err != nil {
+		return "", err
 	}
 	abs, err := filepath.Abs(*bundle)
 	if err != nil {
@@ -107,6 +108,7 @@ func createContainer(g *global, args []string, name string) (string, error) {
 	}
 	c.Command.ConsoleSocket = *console
 	c.Command.WaitForStart = true
+	c.Command.ExtraFiles = extra
 	setHooks(c.Command, spec, id, abs)
 	// The container's stdio is ours, handed over as is.
 	c.Command.Stdin, c.Command.Stdout, c.Command.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -430,7 +432,7 @@ func execVerb(g *global, args []string) error {
 	detach := fs.BoolP("detach", "d", false, "do not wait for the process")
 	pidFile := fs.String("pid-file", "", "write the process's pid to FILE")
 	console := fs.String("console-socket", "", "send the pty master to this unix socket")
-	preserve := fs.Int("preserve-fds", 0, "not supported")
+	preserve := fs.Int("preserve-fds", 0, "hand the process this process's fds 3 to 3+N-1 as its own 3, 4, ...")
 	tty := fs.BoolP("tty", "t", false, "a terminal (with --process, process.terminal decides)")
 	// ID -- CMD ARG...: the command's own flags are its own.
 	fs.SetInterspersed(false)
@@ -441,8 +443,9 @@ func execVerb(g *global, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *preserve > 0 {
-		return errors.New("--preserve-fds: not supported yet")
+	extra, err := preservedFiles(*preserve)
+	if err != nil {
+		return err
 	}
 	var p specs.Process
 	switch {
@@ -466,7 +469,7 @@ func execVerb(g *global, args []string) error {
 		return errors.New("process.terminal: needs --console-socket")
 	}
 	c := &executor.ExecCommand{Cmd: p.Args[0], Args: p.Args[1:], Env: p.Env, Cwd: p.Cwd,
-		Terminal: p.Terminal, ConsoleSocket: *console, Detach: *detach,
+		Terminal: p.Terminal, ConsoleSocket: *console, Detach: *detach, ExtraFiles: extra,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 	if *process != "" {
 		c.Credentials = &executor.Credentials{UID: p.User.UID, GID: p.User.GID, Groups: p.User.AdditionalGids}
@@ -594,4 +597,27 @@ func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
 		os.Remove(tmp.Name())
 	}
 	return err
+}
+
+// maxPreserveFDs bounds --preserve-fds.
+const maxPreserveFDs = 1024
+
+// preservedFiles is --preserve-fds N: this process's fds 3 to 3+N-1, as
+// its caller opened them. Each must be open and inherited: an fd that came
+// through the execve had no close-on-exec flag, and every fd this process
+// opened itself has one (the runtime's poller takes the lowest free
+// numbers, before main).
+func preservedFiles(n int) ([]*os.File, error) {
+	if n < 0 || n > maxPreserveFDs {
+		return nil, fmt.Errorf("--preserve-fds %d: want 0 to %d", n, maxPreserveFDs)
+	}
+	var out []*os.File
+	for fd := 3; fd < 3+n; fd++ {
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err != nil || flags&unix.FD_CLOEXEC != 0 {
+			return nil, fmt.Errorf("--preserve-fds %d: fd %d is not open (not one this process was given)", n, fd)
+		}
+		out = append(out, os.NewFile(uintptr(fd), "preserved-"+strconv.Itoa(fd)))
+	}
+	return out, nil
 }
