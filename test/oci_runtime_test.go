@@ -566,3 +566,19 @@ func TestOCIExecUnderFilter(t *testing.T) {
 	}
 	mustSucceed(t, ociRun(t, tk.stateDir, "delete", "--force", tk.id))
 }
+
+// TestOCIStartPausedCreated: a created container that was paused is not
+// started (its init stage could not take the start while frozen); start
+// says so at once, and the container starts once resumed.
+func TestOCIStartPausedCreated(t *testing.T) {
+	t.Parallel()
+	tk := newTask(t)
+	b := ociBundle(t, tk.id, false, "/bin/echo", "started")
+	mustSucceed(t, ociRun(t, tk.stateDir, "create", "--bundle", b, tk.id))
+	defer ociRun(t, tk.stateDir, "delete", "--force", tk.id)
+	mustSucceed(t, ociRun(t, tk.stateDir, "pause", tk.id))
+	mustFail(t, ociRun(t, tk.stateDir, "start", tk.id), "paused")
+	mustSucceed(t, ociRun(t, tk.stateDir, "resume", tk.id))
+	mustSucceed(t, ociRun(t, tk.stateDir, "start", tk.id))
+	mustSucceed(t, ociRun(t, tk.stateDir, "delete", "--force", tk.id))
+}
