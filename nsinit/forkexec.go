@@ -30,10 +30,10 @@ type forkExecArgs struct {
 	pdeath     bool
 	// preserved[i] becomes the command's fd 3+i.
 	preserved []int32
-	errw       uintptr
-	report     [8]byte
-	dfl        kernelSigaction
-	none       uint64
+	errw      uintptr
+	report    [8]byte
+	dfl       kernelSigaction
+	none      uint64
 }
 
 // Steps of the forked child, as reported on failure.
