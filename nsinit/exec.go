@@ -8,18 +8,22 @@ import (
 
 // execSteps is the exec helper: a process started by berth from the host
 // side (by a host path, never one looked up inside the task), already in
-// the task's pid, ipc, uts and network namespaces and its cgroup, that
-// joins the task's mount namespace itself and then takes on the task's
-// credentials as recorded at launch. Everything here runs in the child.
+// the task's ipc, uts and network namespaces and its cgroup (and, in a
+// task with a user namespace of its own, in that), but not in its pid
+// namespace, where the task could see it. It joins the task's mount
+// namespace itself, and its pid namespace for its children only, takes on
+// the task's credentials as recorded at launch, and forks the command
+// into the task (forkCommand). Everything here runs in the child.
 var execSteps = append([]step{
 	{"non-dumpable", nonDumpable},
 	// The task's v1 cgroups (a hybrid host's), joined by the thread that
 	// execs, before any path resolves inside the task.
 	{"cgroup join", joinCgroups},
 	{"oom_score_adj", setOOMScoreAdj},
-	// Armed here, not at the fork: born in the task's pid namespace, the
-	// helper sees its parent as pid 0, which the runtime's own check at
-	// the fork takes for a dead parent.
+	// Armed here, not at the fork: a helper born in another pid namespace
+	// than its parent's sees its parent as pid 0, which the runtime's own
+	// check at the fork takes for a dead parent. (The command it forks
+	// arms its own.)
 	{"parent death signal", func(c *child) error {
 		return when(c.plan.KillWithParent, func() error { return unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0) })
 	}},
