@@ -201,19 +201,24 @@ func TestOCICgroupSettingsRefusedLeaveNothing(t *testing.T) {
 		{"cpu period", "Resources.CPUPeriod", map[string]any{"cpu": map[string]any{"period": 10, "quota": 5}}},
 		{"realtime", "linux.resources.cpu: realtimeRuntime", map[string]any{"cpu": map[string]any{"realtimeRuntime": 1000}}},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			tk := newTask(t)
-			top := "berth-test-ocibad-" + tk.id
-			bundle := atkBundle(t, tk, func(cfg map[string]any, _ string) {
-				cfgLinux(cfg)["cgroupsPath"] = "/" + top + "/a/b"
-				cfgLinux(cfg)["resources"] = c.res
-			}, "/bin/true")
-			mustFail(t, ociRun(t, tk.stateDir, "create", "--bundle", bundle, tk.id), c.want)
-			assertNoCgroupNamed(t, top)
-			if _, err := os.Stat(filepath.Join(tk.stateDir, tk.id)); !errors.Is(err, fs.ErrNotExist) {
-				t.Errorf("state of the refused container left (%v)", err)
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { refusedLeavesNothing(t, "berth-test-ocibad-", c.res, c.want) })
+	}
+}
+
+// refusedLeavesNothing creates a container with resources res under a
+// cgroupsPath of its own (below top+id) and wants the create refused
+// saying want, with no cgroup in any hierarchy and no state left.
+func refusedLeavesNothing(t *testing.T, top string, res map[string]any, want string) {
+	t.Parallel()
+	tk := newTask(t)
+	top += tk.id
+	bundle := atkBundle(t, tk, func(cfg map[string]any, _ string) {
+		cfgLinux(cfg)["cgroupsPath"] = "/" + top + "/a/b"
+		cfgLinux(cfg)["resources"] = res
+	}, "/bin/true")
+	mustFail(t, ociRun(t, tk.stateDir, "create", "--bundle", bundle, tk.id), want)
+	assertNoCgroupNamed(t, top)
+	if _, err := os.Stat(filepath.Join(tk.stateDir, tk.id)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("state of the refused container left (%v)", err)
 	}
 }

@@ -1,9 +1,7 @@
 package test
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -170,19 +168,6 @@ func TestOCIResourcesRefusedLeaveNothing(t *testing.T) {
 		{"hugepage size", `Resources.HugepageLimits[0]: page size "2M"`, map[string]any{"hugepageLimits": []any{map[string]any{"pageSize": "2M", "limit": 1 << 21}}}},
 		{"rdma", "Resources.RDMA[mlx5_0]: neither HcaHandles nor HcaObjects", map[string]any{"rdma": map[string]any{"mlx5_0": map[string]any{}}}},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			tk := newTask(t)
-			top := "berth-test-ocires-bad-" + tk.id
-			bundle := atkBundle(t, tk, func(cfg map[string]any, _ string) {
-				cfgLinux(cfg)["cgroupsPath"] = "/" + top + "/a/b"
-				cfgLinux(cfg)["resources"] = c.res
-			}, "/bin/true")
-			mustFail(t, ociRun(t, tk.stateDir, "create", "--bundle", bundle, tk.id), c.want)
-			assertNoCgroupNamed(t, top)
-			if _, err := os.Stat(filepath.Join(tk.stateDir, tk.id)); !errors.Is(err, fs.ErrNotExist) {
-				t.Errorf("state of the refused container left (%v)", err)
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { refusedLeavesNothing(t, "berth-test-ocires-bad-", c.res, c.want) })
 	}
 }
