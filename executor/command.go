@@ -250,8 +250,10 @@ type Hooks struct {
 	// ends the task, or as the last setup step otherwise.
 	CreateContainer, StartContainer []Hook
 	// State, when set, makes what each hook of the task reads on its
-	// stdin (OCI's state) from the init stage's pid.
-	State func(pid int) []byte
+	// stdin (OCI's state) from the init stage's pid and the task's status
+	// as of the hook: StatusCreating for CreateContainer, StatusCreated
+	// for StartContainer.
+	State func(pid int, status string) []byte
 }
 
 // Hook is a program of Hooks: Path run with Args (Args[0] its name; Path

@@ -300,7 +300,8 @@ func (e *Executor) start(t *task, s *spec, cmd *Command) error {
 		return fmt.Errorf("sync socket: %w", err)
 	}
 	if cmd.Hooks.State != nil {
-		s.plan.HookState = string(cmd.Hooks.State(t.pid))
+		s.plan.HookState = string(cmd.Hooks.State(t.pid, StatusCreating))
+		s.plan.StartHookState = string(cmd.Hooks.State(t.pid, StatusCreated))
 	}
 	if err := nsinit.SendPlan(conn, s.plan); err != nil {
 		return err

@@ -55,7 +55,7 @@ import (
 
 // Version is the protocol version this build speaks. Bump it with every
 // change to Plan or Message.
-const Version = 7
+const Version = 8
 
 // SyncFD is the fd number of the sync socket in the init stage.
 const SyncFD = 3
@@ -195,10 +195,12 @@ type Plan struct {
 	PauseForHooks bool `json:"pause_for_hooks,omitempty"`
 	// CreateHooks run after that pause, before pivot_root; StartHooks
 	// inside the task's root right before its command (after the start
-	// gate). Each reads HookState on its stdin (launch only).
-	CreateHooks []Hook `json:"create_hooks,omitempty"`
-	StartHooks  []Hook `json:"start_hooks,omitempty"`
-	HookState   string `json:"hook_state,omitempty"`
+	// gate). createContainer hooks read HookState on their stdin,
+	// startContainer hooks StartHookState (launch only).
+	CreateHooks    []Hook `json:"create_hooks,omitempty"`
+	StartHooks     []Hook `json:"start_hooks,omitempty"`
+	HookState      string `json:"hook_state,omitempty"`
+	StartHookState string `json:"start_hook_state,omitempty"`
 
 	Args []string `json:"args"`
 	Env  []string `json:"env"`

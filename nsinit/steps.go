@@ -328,7 +328,7 @@ func execTask(c *child) error {
 	ids := &UserIDs{UID: c.user.UID, GID: c.user.GID, Groups: c.user.Groups, Home: c.user.Home}
 	if !c.plan.StartGate {
 		// startContainer hooks before ready: a failure is a setup error.
-		if err := runHooks("startContainer", c.plan.StartHooks, c.plan.HookState); err != nil {
+		if err := runHooks("startContainer", c.plan.StartHooks, c.plan.StartHookState); err != nil {
 			return err
 		}
 	}
@@ -343,7 +343,7 @@ func execTask(c *child) error {
 		}
 		// Nobody reads the sync socket any more: a failure goes to the
 		// start gate's reader (Store.Start) after the start byte.
-		if err := runHooks("startContainer", c.plan.StartHooks, c.plan.HookState); err != nil {
+		if err := runHooks("startContainer", c.plan.StartHooks, c.plan.StartHookState); err != nil {
 			unix.Write(gate, []byte(err.Error()))
 			return err
 		}

@@ -158,6 +158,8 @@ func decodePlan(b []byte) (Plan, error) {
 			p.StartHooks, err = d.hooks()
 		case "hook_state":
 			p.HookState, err = d.str()
+		case "start_hook_state":
+			p.StartHookState, err = d.str()
 		case "join_cgroups":
 			p.JoinCgroups, err = d.cgroupJoins()
 		case "args":

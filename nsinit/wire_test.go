@@ -39,7 +39,7 @@ func samplePlans(t testing.TB) []Plan {
 			OOMScoreAdj: new(-1000), Seccomp: []byte{0x06, 0, 0, 0, 0, 0, 0xff, 0x7f, 0xfe}, SeccompFlags: 1<<32 - 1},
 		{Version: Version, OOMScoreAdj: new(0), Rlimits: []Rlimit{}, Seccomp: []byte{}, StartGate: true, NewPrivs: true, ReadOnlyRoot: true,
 			CapSets: &CapSets{Bounding: []string{"CAP_KILL"}, Effective: []string{}, Inheritable: nil, Ambient: []string{"CAP_KILL"}}},
-		{Version: Version, HostMountNS: true, ExecChroot: true, PreserveFDs: []int{7, 9}, PauseForHooks: true, HookState: `{"pid":1}`, StartHooks: []Hook{},
+		{Version: Version, HostMountNS: true, ExecChroot: true, PreserveFDs: []int{7, 9}, PauseForHooks: true, HookState: `{"pid":1}`, StartHookState: `{"pid":2}`, StartHooks: []Hook{},
 			CreateHooks: []Hook{{Path: "/bin/h", Args: []string{"h", "-x"}, Env: []string{"A=b"}, Timeout: 5}, {Path: "/h2"}}},
 	}
 }

@@ -46,7 +46,7 @@ func TestOCIHooksOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := strings.Fields(res.stdout)
-	if len(out) != 4 || out[0] != "startContainer" || out[1] != `"status":"creating"` || out[2] != out[3] || out[3] == host {
+	if len(out) != 4 || out[0] != "startContainer" || out[1] != `"status":"created"` || out[2] != out[3] || out[3] == host {
 		t.Fatalf("the container's output: want startContainer's line in its uts namespace, then that namespace; got %q", res.stdout)
 	}
 	own := out[3]

@@ -17,8 +17,8 @@ import (
 // pause after the container's mounts and before its pivot_root (a failing
 // one fails create); createContainer and startContainer, which the init
 // stage runs, the container's state for their stdin. Each gets the state
-// as of its run: "creating" (prestart: "created"), with the init stage's
-// pid.
+// as of its run, with the init stage's pid: "creating", but "created" for
+// prestart (as runtime-tools and crun have it) and startContainer.
 func setHooks(cmd *executor.Command, spec *specs.Spec, id, bundle string) {
 	h := spec.Hooks
 	if h == nil {
@@ -41,8 +41,10 @@ func setHooks(cmd *executor.Command, spec *specs.Spec, id, bundle string) {
 		}
 	}
 	if len(h.CreateContainer)+len(h.StartContainer) > 0 {
-		cmd.Hooks.State = func(pid int) []byte {
-			b, _ := json.Marshal(state(pid))
+		cmd.Hooks.State = func(pid int, status string) []byte {
+			st := state(pid)
+			st.Status = status
+			b, _ := json.Marshal(st)
 			return b
 		}
 	}
