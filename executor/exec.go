@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -227,8 +228,11 @@ func runExec(ctx context.Context, tg *execTarget, c *ExecCommand) (ps *ProcessSt
 			leaf.Close()
 			return
 		}
+		left, _ := leaf.Pids()
 		if kerr := leaf.KillAll(); kerr != nil {
 			err = multierror.Append(err, kerr)
+		} else {
+			reapLeftChildren(left)
 		}
 		st.closeChildFiles()
 		st.drain(execDrainGrace)
@@ -434,6 +438,16 @@ func startExec(ctx context.Context, tg *execTarget, plan *nsinit.Plan, leaf *cgr
 	if err == nil {
 		res, err = awaitSetup(rcv, func(string) {}, false, nil)
 	}
+	if res != nil && res.commandPid > 0 && !forkedCommand(leaf, res.commandPid) {
+		// The pid came over the sync socket, which the forked command
+		// holds until its execve: a task process with CAP_SYS_PTRACE can
+		// take it (pidfd_getfd) and name any host process. Nothing is
+		// done to a pid that is not this process's child in the leaf.
+		if err == nil {
+			err = fmt.Errorf("exec helper: reported pid %d, which is not its command", res.commandPid)
+		}
+		res.commandPid = 0
+	}
 	if res != nil && res.commandPid > 0 {
 		// The command, forked off the helper, is this process's child
 		// (CLONE_PARENT): from here on, it is the exec'd process.
@@ -491,6 +505,34 @@ func startExec(ctx context.Context, tg *execTarget, plan *nsinit.Plan, leaf *cgr
 			tg.log.Warn("exec: kill at deadline", "id", tg.id, "error", err)
 		}
 		return <-waited, execEnded(ctx.Err())
+	}
+}
+
+// forkedCommand reports whether pid is the helper's forked command as far
+// as the host can tell: a child of this process (CLONE_PARENT) in the
+// exec's leaf. Unreaped, a child's pid cannot be taken by another process
+// meanwhile.
+func forkedCommand(leaf *cgroup.Leaf, pid int) bool {
+	if st, err := procfs.Stat(pid); err != nil || st.PPid != os.Getpid() {
+		return false
+	}
+	pids, err := leaf.Pids()
+	return err == nil && slices.Contains(pids, pid)
+}
+
+// reapLeftChildren waits for this process's children among pids, once
+// they are killed: a command forked off the helper (CLONE_PARENT) whose
+// pid never came (the helper died or stalled before "execd"), or a child
+// the command made with CLONE_PARENT, would stay a zombie of the caller.
+// pids is the leaf's listing taken before the kill, which emptied the
+// leaf: they are dead.
+func reapLeftChildren(pids []int) {
+	self := os.Getpid()
+	for _, pid := range pids {
+		if st, err := procfs.Stat(pid); err == nil && st.PPid == self {
+			var ws unix.WaitStatus
+			_, _ = unix.Wait4(pid, &ws, 0, nil)
+		}
 	}
 }
 

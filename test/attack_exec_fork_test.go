@@ -1,0 +1,118 @@
+package test
+
+// Attacks on the exec path of issue 10's redesign: the helper is born in
+// the host's pid namespace and forks the command into the task with
+// CLONE_PARENT, reporting the command's pid on the sync socket.
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// attackBin builds the static program test/attackdata/NAME into a
+// directory a container may read, and returns the directory.
+func attackBin(t *testing.T, name string) string {
+	t.Helper()
+	dir := t.TempDir()
+	must(t, os.Chmod(dir, 0o755))
+	must(t, os.Chmod(filepath.Dir(dir), 0o755))
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = "/usr/local/go/bin/go"
+	}
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := exec.Command(goBin, "build", "-o", filepath.Join(dir, name), "./test/attackdata/"+name)
+	c.Dir = root
+	c.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", name, err, out)
+	}
+	return dir
+}
+
+// hostVictim starts a process on the host, outside every task, that no
+// container may signal, and returns it; it is killed and reaped at the
+// test's end.
+func hostVictim(t *testing.T) *exec.Cmd {
+	t.Helper()
+	v := exec.Command("sleep", "100000")
+	must(t, v.Start())
+	t.Cleanup(func() {
+		v.Process.Kill()
+		v.Wait()
+	})
+	return v
+}
+
+// processState is the state letter of pid's stat ("Z" for a zombie).
+func processState(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
+		return s[i+2 : i+3]
+	}
+	return ""
+}
+
+// TestAttackExecForgedCommandPid: the exec helper forks the command into
+// the container before its execve, with the helper's sync socket still
+// open in it (close-on-exec only). A container process with CAP_SYS_PTRACE
+// (an ordinary capability to grant a debugging container) stops that
+// command, its own uid's, takes the socket with pidfd_getfd and writes a
+// forged report of a failed fork on it, naming a host process as the
+// command's pid: berth SIGKILLs the host process it names.
+func TestAttackExecForgedCommandPid(t *testing.T) {
+	t.Parallel()
+	tk := newTask(t)
+	bin := attackBin(t, "execforge")
+	shared := t.TempDir()
+	must(t, os.Chmod(shared, 0o777))
+	victim := hostVictim(t)
+	b := atkBundle(t, tk, func(cfg map[string]any, rootfs string) {
+		setCaps(cfg, "CAP_KILL", "CAP_SYS_PTRACE")
+		attackMounts(cfg, bin, shared)
+		for _, d := range []string{"a", "shared"} {
+			must(t, os.Mkdir(filepath.Join(rootfs, d), 0o755))
+		}
+	}, "/a/execforge", strconv.Itoa(victim.Process.Pid), "/shared/out")
+	mustSucceed(t, ociRun(t, tk.stateDir, "create", "--bundle", b, tk.id))
+	defer func() { mustSucceed(t, ociRun(t, tk.stateDir, "delete", "--force", tk.id)) }()
+	mustSucceed(t, ociRun(t, tk.stateDir, "start", tk.id))
+	out := filepath.Join(shared, "out")
+	waitFile(t, out)
+	for i := 0; i < 300; i++ {
+		ociTry(t, tk.stateDir, "exec", tk.id, "/bin/true")
+		if b, _ := os.ReadFile(out); strings.Contains(string(b), "forged") {
+			break
+		}
+	}
+	must(t, os.WriteFile(filepath.Join(shared, "stop"), nil, 0o644))
+	log, _ := os.ReadFile(out)
+	if st := processState(victim.Process.Pid); st == "Z" || st == "" {
+		t.Errorf("a container killed a host process (pid %d) through berth's exec:\n%s", victim.Process.Pid, log)
+	}
+	t.Logf("forged: %v; attack log tail:\n%s", strings.Contains(string(log), "forged"), tail(string(log), 20))
+}
+
+// tail is the last n lines of s.
+func tail(s string, n int) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
+}
+
+var _ = syscall.SIGKILL
