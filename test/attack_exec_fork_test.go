@@ -11,8 +11,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
+	"time"
+
+	"github.com/berthrun/berth/executor"
 )
 
 // attackBin builds the static program test/attackdata/NAME into a
@@ -115,4 +117,71 @@ func tail(s string, n int) string {
 	return strings.Join(l, "\n")
 }
 
-var _ = syscall.SIGKILL
+// zombieChildren are this process's children that are zombies.
+func zombieChildren(t *testing.T) []string {
+	t.Helper()
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, th := range tasks {
+		b, _ := os.ReadFile(filepath.Join("/proc/self/task", th.Name(), "children"))
+		for _, f := range strings.Fields(string(b)) {
+			pid, _ := strconv.Atoi(f)
+			if processState(pid) == "Z" {
+				st, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+				out = append(out, strings.TrimSpace(string(st)))
+			}
+		}
+	}
+	return out
+}
+
+// TestAttackExecStoppedCommandZombie: a task process (root inside, no
+// capability needed: the command is its own uid's) stops the command an
+// exec helper forked into it before its execve. The helper waits on the
+// fork's report and never sends "execd"; the exec's deadline passes, the
+// helper is killed and reaped, the leaf killed. The command, the
+// caller's child by CLONE_PARENT whose pid the caller never learnt, must
+// be reaped too, not left a zombie of the caller (a long-lived library
+// user collects one per such exec). Not parallel: it reads the test
+// process's children.
+func TestAttackExecStoppedCommandZombie(t *testing.T) {
+	tk := newTask(t)
+	bin := attackBin(t, "execforge")
+	shared := t.TempDir()
+	must(t, os.Chmod(shared, 0o777))
+	e := newExecutor(t, tk)
+	cmd := &executor.Command{
+		ID: tk.id, Cmd: "/a/execforge", Args: []string{"hold", "/shared/out"}, Env: []string{tk.marker},
+		Isolation: executor.Isolation{Mounts: []executor.Mount{
+			{Source: bin, Destination: "/a", ReadOnly: true},
+			{Source: shared, Destination: "/shared"},
+		}},
+	}
+	if _, err := e.Launch(cmd); err != nil {
+		t.Fatalf("Launch: %v", err)
+	}
+	out := filepath.Join(shared, "out")
+	waitFile(t, out)
+	before := zombieChildren(t)
+	held := false
+	for i := 0; i < 200 && !held; i++ {
+		_, _, err := e.Exec(time.Now().Add(3*time.Second), "/bin/true", nil)
+		b, _ := os.ReadFile(out)
+		held = strings.Contains(string(b), "held")
+		if held && err == nil {
+			t.Errorf("exec whose command was held stopped before its execve succeeded")
+		}
+	}
+	must(t, os.WriteFile(filepath.Join(shared, "stop"), nil, 0o644))
+	log, _ := os.ReadFile(out)
+	if !held {
+		t.Logf("never held a command before its execve:\n%s", tail(string(log), 10))
+		return
+	}
+	if after := zombieChildren(t); len(after) > len(before) {
+		t.Errorf("the exec left zombies in the caller: %q (before: %q)\n%s", after, before, tail(string(log), 5))
+	}
+}

@@ -7,8 +7,11 @@
 // pid, which berth then kills as its own.
 //
 //	execforge VICTIM OUT
+//	execforge hold OUT
 //
-// Each attempt is appended to OUT, one line; "forged" ends the run. It
+// With "hold" it only stops the next process that has not reached its
+// execve yet (its comm is not the exec'd command's, "true") and leaves it
+// stopped for good. Each attempt is appended to OUT, one line; "forged" ends the run. It
 // gives up when OUT's directory holds a file named "stop".
 package main
 
@@ -18,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -74,7 +78,13 @@ func main() {
 			cand++
 			continue
 		}
-		if forge(out, cand, victim) {
+		if victim == "hold" {
+			if hold(out, cand) {
+				for {
+					time.Sleep(time.Hour)
+				}
+			}
+		} else if forge(out, cand, victim) {
 			return
 		}
 		unix.Kill(cand, unix.SIGCONT)
@@ -109,5 +119,23 @@ func forge(out string, pid int, victim string) bool {
 	}
 	logf(out, "forged on pid %d's sync socket", pid)
 	unix.Kill(pid, unix.SIGKILL)
+	return true
+}
+
+// hold keeps pid stopped if it is not past its execve yet.
+func hold(out string, pid int) bool {
+	var comm string
+	for i := 0; i < 1000; i++ {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		f := strings.Fields(string(b))
+		if len(f) > 2 && f[2] == "T" {
+			comm = f[1]
+			break
+		}
+	}
+	if comm == "" || comm == "(true)" {
+		return false
+	}
+	logf(out, "held pid %d comm %s", pid, comm)
 	return true
 }
