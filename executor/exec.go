@@ -8,7 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -147,6 +147,7 @@ func execPlan(c *ExecCommand, x *execSettings) (*nsinit.Plan, error) {
 		OOMScoreAdj:  x.OOMScoreAdj,
 		Seccomp:      x.Seccomp,
 		SeccompFlags: x.SeccompFlags,
+		Umask:        x.Umask,
 		Args:         append([]string{c.Cmd}, c.Args...),
 		Env:          mergeEnv(x.Env, c.Env),
 		Cwd:          x.Cwd,
@@ -228,11 +229,10 @@ func runExec(ctx context.Context, tg *execTarget, c *ExecCommand) (ps *ProcessSt
 			leaf.Close()
 			return
 		}
-		left, _ := leaf.Pids()
 		if kerr := leaf.KillAll(); kerr != nil {
 			err = multierror.Append(err, kerr)
 		} else {
-			reapLeftChildren(left)
+			reapLeftChildren(leaf)
 		}
 		st.closeChildFiles()
 		st.drain(execDrainGrace)
@@ -511,27 +511,47 @@ func startExec(ctx context.Context, tg *execTarget, plan *nsinit.Plan, leaf *cgr
 // forkedCommand reports whether pid is the helper's forked command as far
 // as the host can tell: a child of this process (CLONE_PARENT) in the
 // exec's leaf. Unreaped, a child's pid cannot be taken by another process
-// meanwhile.
+// meanwhile; a zombie still names its cgroups in /proc/PID/cgroup (it is
+// gone from the leaf's cgroup.procs, which a command that exits at once
+// would fail).
 func forkedCommand(leaf *cgroup.Leaf, pid int) bool {
 	if st, err := procfs.Stat(pid); err != nil || st.PPid != os.Getpid() {
 		return false
 	}
-	pids, err := leaf.Pids()
-	return err == nil && slices.Contains(pids, pid)
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return false
+	}
+	// The leaf's name is unique (it ends in a random id): its path in
+	// one of the process's hierarchies is the end of its directory.
+	name := "/" + filepath.Base(leaf.Dir())
+	for _, l := range strings.Split(string(b), "\n") {
+		parts := strings.SplitN(l, ":", 3)
+		if len(parts) == 3 && strings.HasSuffix(parts[2], name) && strings.HasSuffix(leaf.Dir(), parts[2]) {
+			return true
+		}
+	}
+	return false
 }
 
-// reapLeftChildren waits for this process's children among pids, once
-// they are killed: a command forked off the helper (CLONE_PARENT) whose
-// pid never came (the helper died or stalled before "execd"), or a child
-// the command made with CLONE_PARENT, would stay a zombie of the caller.
-// pids is the leaf's listing taken before the kill, which emptied the
-// leaf: they are dead.
-func reapLeftChildren(pids []int) {
-	self := os.Getpid()
-	for _, pid := range pids {
-		if st, err := procfs.Stat(pid); err == nil && st.PPid == self {
-			var ws unix.WaitStatus
-			_, _ = unix.Wait4(pid, &ws, 0, nil)
+// reapLeftChildren waits for this process's children in the leaf once the
+// leaf is killed (empty): a command forked off the helper (CLONE_PARENT)
+// whose pid never came (the helper died or stalled before "execd"), or a
+// child the command made with CLONE_PARENT, would stay a zombie of the
+// caller.
+func reapLeftChildren(leaf *cgroup.Leaf) {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return
+	}
+	for _, th := range tasks {
+		b, _ := os.ReadFile(filepath.Join("/proc/self/task", th.Name(), "children"))
+		for _, f := range strings.Fields(string(b)) {
+			pid, err := strconv.Atoi(f)
+			if err == nil && forkedCommand(leaf, pid) {
+				var ws unix.WaitStatus
+				_, _ = unix.Wait4(pid, &ws, 0, nil)
+			}
 		}
 	}
 }

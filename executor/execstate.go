@@ -37,6 +37,9 @@ type execSettings struct {
 	OOMScoreAdj  *int            `json:"oom_score_adj,omitempty"`
 	Seccomp      []byte          `json:"seccomp,omitempty"`
 	SeccompFlags uint            `json:"seccomp_flags,omitempty"`
+	// Umask is the task's; nil is 022 (and settings written before it
+	// was recorded).
+	Umask *int `json:"umask,omitempty"`
 	// UserNS says the task has a user namespace of its own, which an
 	// exec joins before anything else.
 	UserNS bool `json:"userns,omitempty"`
@@ -59,7 +62,7 @@ func newExecSettings(s *spec, user *nsinit.UserIDs) *execSettings {
 	}
 	return &execSettings{User: user, Caps: s.plan.Caps, UserCaps: s.plan.UserCaps, CapSets: s.plan.CapSets, Env: env, Cwd: cwd,
 		Rlimits: s.plan.Rlimits, OOMScoreAdj: s.plan.OOMScoreAdj, Seccomp: s.plan.Seccomp, SeccompFlags: s.plan.SeccompFlags,
-		UserNS: s.cloneFlags&unix.CLONE_NEWUSER != 0, HostMountNS: s.plan.HostMountNS}
+		Umask: s.plan.Umask, UserNS: s.cloneFlags&unix.CLONE_NEWUSER != 0, HostMountNS: s.plan.HostMountNS}
 }
 
 // write records the settings, readable by root only.

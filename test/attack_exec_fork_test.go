@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -183,5 +184,65 @@ func TestAttackExecStoppedCommandZombie(t *testing.T) {
 	}
 	if after := zombieChildren(t); len(after) > len(before) {
 		t.Errorf("the exec left zombies in the caller: %q (before: %q)\n%s", after, before, tail(string(log), 5))
+	}
+}
+
+// statusFields are the fields of /proc/PID/status an exec'd process must
+// share with the task's own: capabilities, no_new_privs, the filter, the
+// signal mask and ignored signals.
+var statusFields = []string{"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs", "Seccomp", "Seccomp_filters", "SigBlk", "SigIgn"}
+
+// parseStatuses splits concatenated status files into one map each.
+func parseStatuses(s string) []map[string]string {
+	var out []map[string]string
+	for _, l := range strings.Split(s, "\n") {
+		k, v, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		if k == "Name" {
+			out = append(out, map[string]string{})
+		}
+		if len(out) > 0 {
+			out[len(out)-1][k] = strings.TrimSpace(v)
+		}
+	}
+	return out
+}
+
+// TestAttackExecSameRestrictions: a command exec'd into a container with
+// a filter, no_new_privs and a few capabilities is as restricted as the
+// container's own process (/proc/PID/status, read from inside: the same
+// capability sets, no_new_privs, filter mode and count, no signal blocked
+// or ignored), its umask is the bundle's, and it holds nothing of berth's:
+// fds 0, 1 and 2 only (and the one ls opens for the listing).
+func TestAttackExecSameRestrictions(t *testing.T) {
+	t.Parallel()
+	tk := newTask(t)
+	b := atkBundle(t, tk, func(cfg map[string]any, _ string) {
+		cfgLinux(cfg)["seccomp"] = map[string]any{"defaultAction": "SCMP_ACT_ALLOW",
+			"syscalls": []map[string]any{{"names": []string{"kexec_load"}, "action": "SCMP_ACT_ERRNO"}}}
+		cfgProcess(cfg)["user"] = map[string]any{"uid": 0, "gid": 0, "umask": 0o027}
+	}, "/bin/sleep", "100000")
+	mustSucceed(t, ociRun(t, tk.stateDir, "run", "--detach", "--bundle", b, tk.id))
+	defer func() { mustSucceed(t, ociRun(t, tk.stateDir, "delete", "--force", tk.id)) }()
+	res := ociRun(t, tk.stateDir, "exec", tk.id, "/bin/cat", "/proc/1/status", "/proc/self/status")
+	mustSucceed(t, res)
+	st := parseStatuses(res.stdout)
+	if len(st) != 2 {
+		t.Fatalf("want two status files:\n%s", res)
+	}
+	for _, f := range statusFields {
+		if st[0][f] != st[1][f] || st[0][f] == "" {
+			t.Errorf("%s: container's process %q, exec'd %q", f, st[0][f], st[1][f])
+		}
+	}
+	if st[1]["SigBlk"] != "0000000000000000" || st[1]["SigIgn"] != "0000000000000000" || st[1]["Seccomp"] != "2" || st[1]["NoNewPrivs"] != "1" {
+		t.Errorf("exec'd process: SigBlk %s SigIgn %s Seccomp %s NoNewPrivs %s", st[1]["SigBlk"], st[1]["SigIgn"], st[1]["Seccomp"], st[1]["NoNewPrivs"])
+	}
+	res = ociRun(t, tk.stateDir, "exec", tk.id, "/bin/sh", "-c", "umask; ls /proc/self/fd")
+	mustSucceed(t, res)
+	if f := strings.Fields(res.stdout); !slices.Equal(f, []string{"0027", "0", "1", "2", "3"}) {
+		t.Errorf("exec'd shell: umask and fds %q, want 0027 and 0 1 2 3 (ls's own)", f)
 	}
 }
