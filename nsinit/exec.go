@@ -53,10 +53,30 @@ func joinMountNamespace(c *child) error {
 	if err := unix.Setns(TaskFD, unix.CLONE_NEWPID); err != nil {
 		return fmt.Errorf("setns pid namespace: %w", err)
 	}
+	// The preserved fds' copies above the numbers they take in the
+	// command, made before the task's limits, which need not allow them
+	// (a command with fds 3 to N+2 needs N+3; the copies take N more).
+	high, err := preservedAbove(c.plan.PreserveFDs)
+	if err != nil {
+		return err
+	}
+	c.forkPreserved = high
 	// forkCommand's report pipe, made before the task's filter, which may
-	// refuse pipe2.
-	if err := unix.Pipe2(c.forkReport[:], unix.O_CLOEXEC); err != nil {
+	// refuse pipe2. Above the preserved fds' numbers too: the fds the
+	// helper closed (its v1 cgroups') leave low numbers free, where the
+	// fork's dup3 of a preserved fd would replace the pipe's written end
+	// and a failed execve would be reported into the caller's file.
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
 		return fmt.Errorf("pipe: %w", err)
+	}
+	for i, fd := range p {
+		h, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 3+len(c.plan.PreserveFDs))
+		unix.Close(fd)
+		if err != nil {
+			return fmt.Errorf("pipe: %w", err)
+		}
+		c.forkReport[i] = h
 	}
 	if c.plan.ExecChroot {
 		// The task shares the host's mount namespace, whose "/" setns

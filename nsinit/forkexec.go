@@ -118,11 +118,7 @@ func forkCommand(c *child, argv0 string) (int, error) {
 		return 0, err
 	}
 	a.argv, a.envp = &argv[0], &envp[0]
-	high, err := preservedAbove(c.plan.PreserveFDs)
-	if err != nil {
-		return 0, err
-	}
-	for _, fd := range high {
+	for _, fd := range c.forkPreserved {
 		a.preserved = append(a.preserved, int32(fd))
 	}
 	p := c.forkReport

@@ -30,6 +30,9 @@ type child struct {
 	// forkReport is the pipe an exec helper's forked command reports a
 	// failure before its execve on, made before any filter is loaded.
 	forkReport [2]int
+	// forkPreserved are the plan's preserved fds copied above the numbers
+	// they take in an exec helper's command (preservedAbove).
+	forkPreserved []int
 }
 
 // step is one named setup step; the name travels into the error.

@@ -246,3 +246,66 @@ func TestAttackExecSameRestrictions(t *testing.T) {
 		t.Errorf("exec'd shell: umask and fds %q, want 0027 and 0 1 2 3 (ls's own)", f)
 	}
 }
+
+// TestAttackExecPreserveManyFds: exec --preserve-fds 50 hands the
+// command exactly fds 3 to 52, each the caller's file of that number
+// (each file names its fd), whatever numbers the helper's own fds take,
+// and nothing else. With a task limit of 64 open files the command still
+// gets them: 53 fds fit.
+func TestAttackExecPreserveManyFds(t *testing.T) {
+	t.Parallel()
+	tk := newTask(t)
+	b := atkBundle(t, tk, func(cfg map[string]any, _ string) {
+		cfgProcess(cfg)["rlimits"] = []map[string]any{{"type": "RLIMIT_NOFILE", "hard": 64, "soft": 64}}
+	}, "/bin/sleep", "100000")
+	mustSucceed(t, ociRun(t, tk.stateDir, "run", "--detach", "--bundle", b, tk.id))
+	defer func() { mustSucceed(t, ociRun(t, tk.stateDir, "delete", "--force", tk.id)) }()
+	dir := t.TempDir()
+	var extra []*os.File
+	for i := 0; i < 50; i++ {
+		p := filepath.Join(dir, strconv.Itoa(3+i))
+		must(t, os.WriteFile(p, []byte(strconv.Itoa(3+i)+"\n"), 0o644))
+		f, err := os.Open(p)
+		must(t, err)
+		defer f.Close()
+		extra = append(extra, f)
+	}
+	res := ociRunFiles(t, tk.stateDir, extra, "exec", "--preserve-fds", "50", tk.id, "/bin/sh", "-c",
+		`i=3; while [ $i -le 52 ]; do read -r v <&$i; [ "$v" = $i ] || echo "fd $i: $v"; i=$((i+1)); done; ls /proc/self/fd | wc -l`)
+	if res.code != 0 || strings.TrimSpace(res.stdout) != "54" {
+		t.Errorf("exec --preserve-fds 50: want fds 3..52 as given and 54 fds in ls (0..52 and its own):\n%s", res)
+	}
+}
+
+// TestAttackExecPreserveFdsFailedExec: exec --preserve-fds 10 of a file
+// the kernel cannot execute (ENOEXEC). The failure is reported as such,
+// and the caller's preserved files are left as they were: the forked
+// command's report pipe must not lie on a number a preserved fd takes (on
+// a hybrid host the helper's v1 cgroup fds, closed once joined, leave the
+// lowest numbers free for it).
+func TestAttackExecPreserveFdsFailedExec(t *testing.T) {
+	t.Parallel()
+	tk := newTask(t)
+	b := atkBundle(t, tk, func(_ map[string]any, rootfs string) {
+		must(t, os.WriteFile(filepath.Join(rootfs, "bin", "bad"), []byte("\x00\x01\x02 not a program\n"), 0o755))
+	}, "/bin/sleep", "100000")
+	mustSucceed(t, ociRun(t, tk.stateDir, "run", "--detach", "--bundle", b, tk.id))
+	defer func() { mustSucceed(t, ociRun(t, tk.stateDir, "delete", "--force", tk.id)) }()
+	dir := t.TempDir()
+	var extra []*os.File
+	for i := 0; i < 10; i++ {
+		f, err := os.Create(filepath.Join(dir, strconv.Itoa(3+i)))
+		must(t, err)
+		defer f.Close()
+		extra = append(extra, f)
+	}
+	res := ociRunFiles(t, tk.stateDir, extra, "exec", "--preserve-fds", "10", tk.id, "/bin/bad")
+	if res.code == 0 || !strings.Contains(res.stderr, "exec format error") {
+		t.Errorf("exec of a file the kernel cannot run: want a failure saying exec format error:\n%s", res)
+	}
+	for i := 0; i < 10; i++ {
+		if b, _ := os.ReadFile(filepath.Join(dir, strconv.Itoa(3+i))); len(b) != 0 {
+			t.Errorf("preserved fd %d: the caller's file was written: %q", 3+i, b)
+		}
+	}
+}
