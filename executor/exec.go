@@ -67,8 +67,8 @@ type ExecCommand struct {
 	// Detach returns once the command runs, with its pid, leaving it to
 	// the caller to reap (OCI's exec --detach: the caller is a
 	// subreaper). Its stdio is passed as is, it is not killed at the
-	// context's end, and what it starts stays in the task until the task
-	// ends.
+	// context's end nor with its caller (Store.KillWithParent), and what
+	// it starts stays in the task until the task ends.
 	Detach bool
 }
 
@@ -204,7 +204,10 @@ func runExec(ctx context.Context, tg *execTarget, c *ExecCommand) (ps *ProcessSt
 	if err != nil {
 		return nil, err
 	}
-	plan.KillWithParent = tg.pdeath
+	// Not for a detached command: the parent-death signal fires when the
+	// thread that started the helper ends, at this function's return,
+	// not when the caller dies.
+	plan.KillWithParent = tg.pdeath && !c.Detach
 	if paused, err := tg.cg.Paused(); err == nil && paused {
 		return nil, ErrPaused
 	}

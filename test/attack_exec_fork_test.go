@@ -5,6 +5,7 @@ package test
 // CLONE_PARENT, reporting the command's pid on the sync socket.
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -16,6 +17,7 @@ import (
 	"time"
 
 	"github.com/berthrun/berth/executor"
+	"golang.org/x/sys/unix"
 )
 
 // attackBin builds the static program test/attackdata/NAME into a
@@ -307,5 +309,40 @@ func TestAttackExecPreserveFdsFailedExec(t *testing.T) {
 		if b, _ := os.ReadFile(filepath.Join(dir, strconv.Itoa(3+i))); len(b) != 0 {
 			t.Errorf("preserved fd %d: the caller's file was written: %q", 3+i, b)
 		}
+	}
+}
+
+// TestAttackExecDetachKillWithParent: a detached exec through a Store
+// that kills exec'd processes with their caller (KillWithParent) leaves
+// the command running while the caller lives: the command's parent-death
+// signal must not fire when the thread that started the helper ends at
+// Exec's return. Not parallel: it waits for a child of the test process.
+func TestAttackExecDetachKillWithParent(t *testing.T) {
+	tk := newTask(t)
+	e := launchPause(t, tk)
+	s := executor.NewStore(tk.stateDir, cgroupParent, nil)
+	s.KillWithParent = true
+	ps, err := s.Exec(context.Background(), tk.id, &executor.ExecCommand{Cmd: "/bin/sleep", Args: []string{"1000"}, Detach: true})
+	if err != nil {
+		t.Fatalf("detached exec: %v", err)
+	}
+	died := make(chan unix.WaitStatus, 1)
+	go func() {
+		var ws unix.WaitStatus
+		unix.Wait4(ps.Pid, &ws, 0, nil)
+		died <- ws
+	}()
+	// Other execs start and end threads of their own meanwhile.
+	for i := 0; i < 3; i++ {
+		if _, _, err := e.Exec(time.Now().Add(runTimeout), "/bin/true", nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case ws := <-died:
+		t.Errorf("the detached command %d died while its caller lives: %v", ps.Pid, ws.Signal())
+	default:
+		unix.Kill(ps.Pid, unix.SIGKILL)
+		<-died
 	}
 }
