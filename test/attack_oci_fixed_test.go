@@ -26,29 +26,7 @@ import (
 // ociRunBin is ociRun with another berth-oci binary (berth-init beside it).
 func ociRunBin(t *testing.T, bin, root string, args ...string) result {
 	t.Helper()
-	full := append([]string{"--root", root}, args...)
-	cmd := exec.Command(bin, full...)
-	outF, err := os.CreateTemp(t.TempDir(), "stdout")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer outF.Close()
-	errF, err := os.CreateTemp(t.TempDir(), "stderr")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer errF.Close()
-	cmd.Stdout, cmd.Stderr = outF, errF
-	err = cmd.Run()
-	out, _ := os.ReadFile(outF.Name())
-	errb, _ := os.ReadFile(errF.Name())
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{args: full, code: code, stdout: string(out), stderr: string(errb)}
+	return ociCall(t, bin, nil, append([]string{"--root", root}, args...))
 }
 
 // waitFile waits for a file a container writes to a shared dir.

@@ -2,9 +2,7 @@ package test
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -12,18 +10,7 @@ import (
 func ociRunFiles(t *testing.T, root string, extra []*os.File, args ...string) result {
 	t.Helper()
 	full := append([]string{"--root", root, "--log", filepath.Join(root, "..", "oci.log"), "--log-format", "json"}, args...)
-	cmd := exec.Command(berthOCIBin, full...)
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	cmd.ExtraFiles = extra
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return result{args: full, code: code, stdout: out.String(), stderr: errb.String()}
+	return ociCall(t, berthOCIBin, extra, full)
 }
 
 // preserveFiles is a file to write (fd 3) and one holding "four" (fd 4).

@@ -84,10 +84,17 @@ func copyFile(t *testing.T, from, to string) {
 // ociRun runs berth-oci with a root and a JSON log of the test's own.
 func ociRun(t *testing.T, root string, args ...string) result {
 	t.Helper()
-	full := append([]string{"--root", root, "--log", filepath.Join(root, "..", "oci.log"), "--log-format", "json"}, args...)
-	cmd := exec.Command(berthOCIBin, full...)
-	// Files, not pipes: the container keeps create's stdio, and a pipe
-	// would keep Run waiting for its end as long as the container runs.
+	return ociRunFiles(t, root, nil, args...)
+}
+
+// ociCall runs a berth-oci binary with args and extra files as its fds 3,
+// 4, ... Its stdout and stderr are files, not pipes: the container keeps
+// create's stdio, and a pipe would keep Run waiting for its end as long as
+// the container runs.
+func ociCall(t *testing.T, bin string, extra []*os.File, args []string) result {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.ExtraFiles = extra
 	outF, err := os.CreateTemp(t.TempDir(), "stdout")
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +115,7 @@ func ociRun(t *testing.T, root string, args ...string) result {
 	} else if err != nil {
 		t.Fatal(err)
 	}
-	return result{args: full, code: code, stdout: string(out), stderr: string(errb)}
+	return result{args: args, code: code, stdout: string(out), stderr: string(errb)}
 }
 
 type ociState struct {
