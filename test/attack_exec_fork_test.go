@@ -27,20 +27,7 @@ func attackBin(t *testing.T, name string) string {
 	dir := t.TempDir()
 	must(t, os.Chmod(dir, 0o755))
 	must(t, os.Chmod(filepath.Dir(dir), 0o755))
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = "/usr/local/go/bin/go"
-	}
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := exec.Command(goBin, "build", "-o", filepath.Join(dir, name), "./test/attackdata/"+name)
-	c.Dir = root
-	c.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := c.CombinedOutput(); err != nil {
-		t.Fatalf("build %s: %v\n%s", name, err, out)
-	}
+	buildAttack(t, name, filepath.Join(dir, name), "amd64")
 	return dir
 }
 

@@ -31,6 +31,16 @@ func attackBins(t *testing.T) string {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	for name, arch := range map[string]string{"attack": "amd64", "attack386": "386"} {
+		buildAttack(t, "attack", filepath.Join(dir, name), arch)
+	}
+	return dir
+}
+
+// buildAttack builds test/attackdata/PKG, static, for GOARCH arch, to
+// out.
+func buildAttack(t *testing.T, pkg, out, arch string) {
+	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		goBin = "/usr/local/go/bin/go"
@@ -39,15 +49,12 @@ func attackBins(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, arch := range map[string]string{"attack": "amd64", "attack386": "386"} {
-		c := exec.Command(goBin, "build", "-o", filepath.Join(dir, name), "./test/attackdata/attack")
-		c.Dir = root
-		c.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
-		if out, err := c.CombinedOutput(); err != nil {
-			t.Fatalf("build attack helper for %s: %v\n%s", arch, err, out)
-		}
+	c := exec.Command(goBin, "build", "-o", out, "./test/attackdata/"+pkg)
+	c.Dir = root
+	c.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
+	if b, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("build %s for %s: %v\n%s", pkg, arch, err, b)
 	}
-	return dir
 }
 
 // attackMount binds the helpers' dir read-only at /a.

@@ -20,29 +20,9 @@ import (
 	"time"
 )
 
-// nsAttackBin builds test/attackdata/nsattack, static, into a directory a
-// container's mapped root may read, and returns the directory.
-func nsAttackBin(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	must(t, os.Chmod(dir, 0o755))
-	must(t, os.Chmod(filepath.Dir(dir), 0o755))
-	goBin, err := exec.LookPath("go")
-	if err != nil {
-		goBin = "/usr/local/go/bin/go"
-	}
-	root, err := filepath.Abs("..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := exec.Command(goBin, "build", "-o", filepath.Join(dir, "nsattack"), "./test/attackdata/nsattack")
-	c.Dir = root
-	c.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := c.CombinedOutput(); err != nil {
-		t.Fatalf("build nsattack: %v\n%s", err, out)
-	}
-	return dir
-}
+// nsAttackBin builds test/attackdata/nsattack (attackBin) and returns
+// its directory.
+func nsAttackBin(t *testing.T) string { return attackBin(t, "nsattack") }
 
 // hostBait makes, on the host only, a world-readable file the container
 // must not read (bait/read, in a directory no bundle binds) and a
