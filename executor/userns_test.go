@@ -70,3 +70,35 @@ func TestCheckUserNS(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateHostMountNamespace: what a task in the host's mount
+// namespace cannot have is refused before anything is made.
+func TestValidateHostMountNamespace(t *testing.T) {
+	dir := t.TempDir()
+	for _, d := range []string{"dev", "proc", "sys"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := []IDMapping{{0, 100000, 65536}}
+	for _, c := range []struct {
+		name string
+		cmd  Command
+		want string
+	}{
+		{"default dir", Command{Cmd: "/bin/true", Isolation: Isolation{Mount: ModeHost}}, "mount mode host: needs a task dir of the caller's"},
+		{"mount path", Command{Cmd: "/bin/true", TaskDir: dir, Isolation: Isolation{Mount: ModeHost, MountPath: "/proc/1/ns/mnt"}}, "given with mount mode host"},
+		{"propagation", Command{Cmd: "/bin/true", TaskDir: dir, Isolation: Isolation{Mount: ModeHost, RootPropagation: "rshared"}}, "root propagation \"rshared\": with mount mode host"},
+		{"userns", Command{Cmd: "/bin/true", TaskDir: dir, Isolation: Isolation{Mount: ModeHost, UIDMappings: m, GIDMappings: m}}, "with mount mode host"},
+		{"bad mode", Command{Cmd: "/bin/true", TaskDir: dir, Isolation: Isolation{Mount: "shared"}}, `mount mode "shared": want private or host`},
+		{"hook in joined ns", Command{Cmd: "/bin/true", TaskDir: dir, Isolation: Isolation{MountPath: "/proc/1/ns/mnt"},
+			Hooks: Hooks{CreateContainer: []Hook{{Path: "/bin/true"}}}}, "their paths would be looked up there"},
+		{"relative hook", Command{Cmd: "/bin/true", TaskDir: dir, Hooks: Hooks{StartContainer: []Hook{{Path: "true"}}}}, "start container hook [0] \"true\": path must be absolute"},
+		{"nil extra file", Command{Cmd: "/bin/true", TaskDir: dir, ExtraFiles: []*os.File{nil}}, "extra files [0]: nil"},
+	} {
+		err := Validate(&c.cmd)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: Validate = %v, want %q", c.name, err, c.want)
+		}
+	}
+}
